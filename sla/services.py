@@ -9,9 +9,7 @@ def notification_send(*, recipient, title: str, body: str = "", url: str = "", e
     nothing is shown and nothing is sent."""
     from sla.tasks import notification_email
 
-    notification = Notification.objects.create(
-        recipient=recipient, title=title, body=body, url=url
-    )
+    notification = Notification.objects.create(recipient=recipient, title=title, body=body, url=url)
     if email and recipient.email:
         notification_email.delay_on_commit(notification.pk)
     return notification

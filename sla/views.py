@@ -20,9 +20,11 @@ def notification_list(request):
         return render(
             request,
             "sla/notifications.html#notification-panel",
-            {"notifications": selectors.notifications_for(
-                user=request.user, limit=NOTIFICATION_PANEL_SIZE
-            )},
+            {
+                "notifications": selectors.notifications_for(
+                    user=request.user, limit=NOTIFICATION_PANEL_SIZE
+                )
+            },
         )
     page = Paginator(selectors.notifications_for(user=request.user), 25).get_page(
         request.GET.get("page")
@@ -44,8 +46,10 @@ def notifications_read_all(request):
         return render(
             request,
             "sla/notifications.html#notification-panel",
-            {"notifications": selectors.notifications_for(
-                user=request.user, limit=NOTIFICATION_PANEL_SIZE
-            )},
+            {
+                "notifications": selectors.notifications_for(
+                    user=request.user, limit=NOTIFICATION_PANEL_SIZE
+                )
+            },
         )
     return redirect("notification_list")

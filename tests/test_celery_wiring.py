@@ -27,8 +27,14 @@ def test_celery_uses_json_and_the_database_scheduler():
 def test_a_real_worker_runs_a_task_sent_by_the_app():
     queue = f"test-{uuid.uuid4().hex[:8]}"  # nothing else is ever on this queue
     with celery_process(
-        "worker", "--pool=solo", "--concurrency=1", f"--queues={queue}", "--loglevel=INFO",
-        "--without-mingle", "--without-gossip", f"--hostname={queue}@%h",
+        "worker",
+        "--pool=solo",
+        "--concurrency=1",
+        f"--queues={queue}",
+        "--loglevel=INFO",
+        "--without-mingle",
+        "--without-gossip",
+        f"--hostname={queue}@%h",
     ) as worker:
         beat_heartbeat.apply_async(queue=queue)
         heartbeat = wait_for(
@@ -51,8 +57,12 @@ def test_beat_sends_tasks_from_the_database_schedule_to_a_worker(tmp_path):
     with (
         celery_process("beat", "--loglevel=INFO", f"--pidfile={tmp_path / 'beat.pid'}"),
         celery_process(
-            "worker", "--pool=solo", f"--queues={queue}", "--without-mingle",
-            "--without-gossip", f"--hostname={queue}@%h",
+            "worker",
+            "--pool=solo",
+            f"--queues={queue}",
+            "--without-mingle",
+            "--without-gossip",
+            f"--hostname={queue}@%h",
         ) as worker,
     ):
         heartbeat = wait_for(

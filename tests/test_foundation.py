@@ -59,7 +59,12 @@ def test_role_groups_exist_with_permissions(db):
     groups = {group.name: group for group in Group.objects.prefetch_related("permissions")}
     assert set(roles.ROLES) <= set(groups)
     admin_codenames = {p.codename for p in groups[roles.REVOPS_ADMIN].permissions.all()}
-    assert {"add_user", "change_user", "change_periodictask", "view_notification"} <= admin_codenames
+    assert {
+        "add_user",
+        "change_user",
+        "change_periodictask",
+        "view_notification",
+    } <= admin_codenames
     for name in (roles.MARKETING, roles.SALES_REP, roles.SALES_MANAGER):
         codenames = {p.codename for p in groups[name].permissions.all()}
         assert codenames, name
@@ -83,9 +88,7 @@ def test_login_page_is_public(client, db):
 
 
 def test_login_then_home_then_logout(client, rep):
-    response = client.post(
-        reverse("login"), {"username": "ray", "password": PASSWORD}, follow=True
-    )
+    response = client.post(reverse("login"), {"username": "ray", "password": PASSWORD}, follow=True)
     assert response.redirect_chain[-1][0] == reverse("home")
     body = response.content.decode()
     assert "Welcome, Ray" in body

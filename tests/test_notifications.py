@@ -5,9 +5,7 @@ from sla import services
 from sla.models import Notification
 
 
-def test_notification_send_emails_only_after_commit(
-    rep, django_capture_on_commit_callbacks
-):
+def test_notification_send_emails_only_after_commit(rep, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         notification = services.notification_send(
             recipient=rep, title="Lead routed to you", body="Jane Doe at Acme", url="/"
