@@ -16,7 +16,8 @@ from tests.conftest import PASSWORD
 
 def run_manage(*args, **env_overrides):
     """Run manage.py in a fresh process with a controlled environment."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "HTTPS"}}
+    ignored = {"DEBUG", "SECRET_KEY", "HTTPS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {k: v for k, v in os.environ.items() if k not in ignored}
     env.update(env_overrides)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
