@@ -19,5 +19,7 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("notifications/", include("sla.notification_urls")),
+    path("", include("leads.urls")),
+    path("api/v1/", include("leads.api_urls")),
     path("admin/", admin.site.urls),
 ]

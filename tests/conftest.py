@@ -118,3 +118,17 @@ def pytest_sessionfinish(session, exitstatus):
     if _skipped_in_ci:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print(f"\nCI forbids skipped tests; these skipped: {_skipped_in_ci}")
+
+
+@pytest.fixture
+def taxonomy(db):
+    """The reason codes and objections a migration seeds; seeded again when a
+    transactional test flushed them."""
+    import importlib
+
+    from django.apps import apps
+
+    from leads.models import FeedbackReason
+
+    if not FeedbackReason.objects.exists():
+        importlib.import_module("leads.migrations.0002_feedback_taxonomy").seed(apps, None)

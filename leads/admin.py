@@ -1,0 +1,182 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from leads import models
+
+
+@admin.register(models.Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name", "region", "manager")
+    list_filter = ("region",)
+    search_fields = ("name", "manager__username", "manager__last_name")
+    autocomplete_fields = ("manager",)
+
+
+@admin.register(models.TeamMembership)
+class TeamMembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "team", "capacity", "is_away")
+    list_filter = ("team", "is_away")
+    list_editable = ("capacity", "is_away")
+    search_fields = ("user__username", "user__first_name", "user__last_name", "team__name")
+    autocomplete_fields = ("user", "team")
+
+
+@admin.register(models.Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ("name", "series", "list_price")
+    list_filter = ("series",)
+    search_fields = ("name", "series")
+
+
+@admin.register(models.Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ("name", "domain", "industry", "segment", "employees", "country", "owner")
+    list_filter = ("segment", "industry", "country", "region")
+    search_fields = ("name", "domain", "external_id")
+    autocomplete_fields = ("parent", "owner")
+    readonly_fields = ("name_key", "created_at", "updated_at")
+
+
+class CampaignSpendInline(admin.TabularInline):
+    model = models.CampaignSpend
+    extra = 1
+
+
+@admin.register(models.Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ("name", "channel", "starts_on", "ends_on", "budget")
+    list_filter = ("channel",)
+    search_fields = ("name", "description")
+    inlines = [CampaignSpendInline]
+
+
+@admin.register(models.ContentAsset)
+class ContentAssetAdmin(admin.ModelAdmin):
+    list_display = ("title", "kind", "funnel_stage", "campaign")
+    list_filter = ("kind", "funnel_stage")
+    search_fields = ("title", "url")
+    autocomplete_fields = ("campaign",)
+
+
+@admin.register(models.Lead)
+class LeadAdmin(admin.ModelAdmin):
+    list_display = ("email", "first_name", "last_name", "company", "stage", "score", "owner")
+    list_filter = ("stage", "segment", "source_channel", "is_high_intent")
+    search_fields = ("email", "first_name", "last_name", "company")
+    autocomplete_fields = ("account", "owner", "source_campaign")
+    readonly_fields = ("stage", "stage_changed_at", "version", "created_at", "updated_at")
+    show_full_result_count = False  # no COUNT(*) over 200k leads on every page
+
+
+@admin.register(models.Touchpoint)
+class TouchpointAdmin(admin.ModelAdmin):
+    list_display = ("type", "lead", "channel", "campaign", "asset", "occurred_at", "source")
+    list_filter = ("type", "channel", "source")
+    search_fields = ("lead__email", "external_id")
+    raw_id_fields = ("lead", "campaign", "asset", "api_key")
+    show_full_result_count = False
+
+
+@admin.register(models.Activity)
+class ActivityAdmin(admin.ModelAdmin):
+    list_display = ("kind", "subject", "lead", "opportunity", "actor", "occurred_at")
+    list_filter = ("kind",)
+    search_fields = ("subject", "lead__email")
+    raw_id_fields = ("lead", "opportunity", "account", "actor")
+
+
+@admin.register(models.Opportunity)
+class OpportunityAdmin(admin.ModelAdmin):
+    list_display = ("name", "account", "stage", "amount", "owner", "closed_on")
+    list_filter = ("stage", "is_marketing_sourced", "source_channel", "product")
+    search_fields = ("name", "account__name", "external_id")
+    raw_id_fields = ("account", "source_lead", "owner")
+    readonly_fields = ("stage", "stage_changed_at", "version", "created_at", "updated_at")
+
+
+@admin.register(models.Competitor)
+class CompetitorAdmin(admin.ModelAdmin):
+    list_display = ("name", "website", "is_active")
+    list_filter = ("is_active",)
+    search_fields = ("name",)
+
+
+@admin.register(models.Objection)
+class ObjectionAdmin(admin.ModelAdmin):
+    list_display = ("label", "is_active")
+    list_filter = ("is_active",)
+    search_fields = ("label",)
+
+
+@admin.register(models.FeedbackReason)
+class FeedbackReasonAdmin(admin.ModelAdmin):
+    list_display = ("label", "code", "applies_to", "is_active", "position")
+    list_filter = ("is_active",)
+    list_editable = ("is_active", "position")
+    search_fields = ("label", "code")
+    prepopulated_fields = {"code": ("label",)}
+
+
+@admin.register(models.LeadStageChange)
+class LeadStageChangeAdmin(admin.ModelAdmin):
+    list_display = ("lead", "from_stage", "to_stage", "actor", "reason", "changed_at")
+    list_filter = ("to_stage", "from_stage")
+    raw_id_fields = ("lead", "actor")
+    search_fields = ("lead__email",)
+
+
+@admin.register(models.OpportunityStageChange)
+class OpportunityStageChangeAdmin(admin.ModelAdmin):
+    list_display = ("opportunity", "from_stage", "to_stage", "actor", "changed_at")
+    list_filter = ("to_stage",)
+    raw_id_fields = ("opportunity", "actor")
+
+
+@admin.register(models.LeadFeedback)
+class LeadFeedbackAdmin(admin.ModelAdmin):
+    list_display = ("lead", "verdict", "reason", "author", "competitor", "created_at")
+    list_filter = ("verdict", "reason", "channel")
+    raw_id_fields = ("lead", "author", "campaign")
+    search_fields = ("lead__email", "note")
+
+
+@admin.register(models.ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = ("original_name", "kind", "status", "total_rows", "error_count", "created_at")
+    list_filter = ("kind", "status")
+    search_fields = ("original_name", "file_sha256")
+    readonly_fields = [f.name for f in models.ImportJob._meta.fields]
+
+
+@admin.register(models.ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are created here (the key is shown once, in a message) and revoked
+    with the action; only a hash is stored."""
+
+    list_display = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "prefix")
+    fields = ("name", "rate_limit_per_minute", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        from leads.api_keys import api_key_create
+
+        api_key, raw_key = api_key_create(
+            name=obj.name, created_by=request.user, rate_limit_per_minute=obj.rate_limit_per_minute
+        )
+        obj.pk = api_key.pk
+        obj.__dict__.update(api_key.__dict__)
+        messages.warning(
+            request,
+            f"The API key for “{api_key.name}” is {raw_key} — copy it now; it will not be shown again.",
+        )
+
+    @admin.action(description="Revoke the selected API keys")
+    def revoke(self, request, queryset):
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"{count} key(s) revoked.")
