@@ -6,10 +6,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 def is_fragment(request) -> bool:
     """Does this request want a fragment of the page rather than the page?
 
-    True for htmx requests, except boosted ones (those want the whole page).
+    True for htmx requests, except boosted ones and history restores (after
+    a cache miss on the back button), which want the whole page.
     """
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 def safe_next_url(request, url: str, fallback: str) -> str:

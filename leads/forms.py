@@ -1,0 +1,277 @@
+from datetime import timedelta
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from config import roles
+from leads.models import (
+    Activity,
+    Campaign,
+    Channel,
+    Competitor,
+    FeedbackReason,
+    LeadStage,
+    Objection,
+    Product,
+    Segment,
+)
+from leads.selectors import LEAD_SORTS, SlaStatus
+
+
+def sellers():
+    """Active users in a sales role, for owner pickers."""
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, groups__name__in=[roles.SALES_REP, roles.SALES_MANAGER])
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+class SellerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, user):
+        return user.get_full_name() or user.username
+
+
+class LeadFilterForm(forms.Form):
+    """The lead list's search, filters and sort (GET; kept in the URL)."""
+
+    q = forms.CharField(
+        required=False,
+        label="Search",
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "Name, email or company", "autocomplete": "off"}
+        ),
+    )
+    stage = forms.MultipleChoiceField(
+        required=False, choices=LeadStage.choices, widget=forms.SelectMultiple(attrs={"size": 4})
+    )
+    owner = forms.CharField(required=False, label="Owner")
+    channel = forms.MultipleChoiceField(
+        required=False,
+        label="Source channel",
+        choices=Channel.choices,
+        widget=forms.SelectMultiple(attrs={"size": 4}),
+    )
+    campaign = forms.ModelChoiceField(
+        required=False, queryset=Campaign.objects.order_by("name"), empty_label="Any campaign"
+    )
+    score_min = forms.IntegerField(required=False, min_value=0, max_value=100, label="Score from")
+    score_max = forms.IntegerField(required=False, min_value=0, max_value=100, label="to")
+    sla = forms.ChoiceField(
+        required=False, label="SLA status", choices=[("", "Any"), *SlaStatus.CHOICES]
+    )
+    segment = forms.MultipleChoiceField(
+        required=False, choices=Segment.choices, widget=forms.SelectMultiple(attrs={"size": 3})
+    )
+    sort = forms.ChoiceField(
+        required=False, choices=[(k, v[0]) for k, v in LEAD_SORTS.items()], initial="newest"
+    )
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        owner_choices = [("", "Anyone"), ("me", "Me"), ("none", "Unassigned")]
+        owner_choices += [(str(u.pk), u.get_full_name() or u.username) for u in sellers()]
+        self.fields["owner"].widget = forms.Select(choices=owner_choices)
+
+    def clean(self):
+        data = super().clean()
+        low, high = data.get("score_min"), data.get("score_max")
+        if low is not None and high is not None and low > high:
+            self.add_error("score_max", "The upper score must not be below the lower one.")
+        owner = data.get("owner") or ""
+        if owner not in ("", "me", "none") and not owner.isdigit():
+            self.add_error("owner", "Choose an owner from the list.")
+        return data
+
+    def selector_kwargs(self) -> dict:
+        """Arguments for `selectors.leads_filtered` from valid data (invalid
+        fields are ignored, so a bad parameter narrows nothing)."""
+        data = self.cleaned_data if self.is_bound else {}
+        owner = data.get("owner") or ""
+        owner_user = None
+        if owner == "me":
+            owner_user = self.user
+        elif owner.isdigit():
+            owner_user = get_user_model().objects.filter(pk=int(owner)).first()
+        return {
+            "q": data.get("q") or "",
+            "stages": data.get("stage") or (),
+            "owner": owner_user,
+            "unassigned": owner == "none",
+            "channels": data.get("channel") or (),
+            "campaign": data.get("campaign"),
+            "score_min": data.get("score_min"),
+            "score_max": data.get("score_max"),
+            "sla_status": data.get("sla") or "",
+            "segments": data.get("segment") or (),
+        }
+
+    @property
+    def sort_key(self) -> str:
+        return (self.cleaned_data.get("sort") if self.is_bound else None) or "newest"
+
+
+class ReasonChoiceField(forms.ModelChoiceField):
+    def __init__(self, applies_to, **kwargs):
+        super().__init__(
+            queryset=FeedbackReason.objects.filter(
+                is_active=True, applies_to__contains=[applies_to]
+            ),
+            empty_label="Choose a reason…",
+            **kwargs,
+        )
+
+
+class FeedbackFieldsMixin(forms.Form):
+    note = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What marketing should know: what you heard, what was missing.",
+    )
+    objections = forms.ModelMultipleChoiceField(
+        required=False,
+        queryset=Objection.objects.filter(is_active=True),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Objections the lead raised.",
+    )
+    competitor = forms.ModelChoiceField(
+        required=False,
+        queryset=Competitor.objects.filter(is_active=True),
+        empty_label="No competitor mentioned",
+    )
+
+
+class LeadRejectForm(FeedbackFieldsMixin):
+    reason = ReasonChoiceField(FeedbackReason.AppliesTo.REJECT, label="Why are you rejecting it?")
+    field_order = ["reason", "note", "objections", "competitor"]
+
+
+class LeadDisqualifyForm(FeedbackFieldsMixin):
+    reason = ReasonChoiceField(FeedbackReason.AppliesTo.DISQUALIFY, label="Why is it disqualified?")
+    field_order = ["reason", "note", "objections", "competitor"]
+
+
+class LeadFeedbackForm(FeedbackFieldsMixin):
+    def clean(self):
+        data = super().clean()
+        if not (data.get("note") or data.get("objections") or data.get("competitor")):
+            raise forms.ValidationError("Write a note, or pick an objection or a competitor.")
+        return data
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ActivityForm(forms.Form):
+    kind = forms.ChoiceField(choices=Activity.Kind.choices, initial=Activity.Kind.CALL)
+    subject = forms.CharField(max_length=200)
+    body = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Notes")
+    occurred_at = forms.DateTimeField(
+        required=False,
+        label="When",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Leave empty for now. The first call, email or meeting is the lead's first contact.",
+    )
+
+    def clean_occurred_at(self):
+        value = self.cleaned_data.get("occurred_at")
+        if value and value > timezone.now() + timedelta(minutes=5):
+            raise forms.ValidationError("An activity cannot be in the future.")
+        return value
+
+
+class ConvertForm(forms.Form):
+    name = forms.CharField(
+        max_length=200, required=False, help_text="Leave empty to name it after the account."
+    )
+    amount = forms.DecimalField(min_value=0, max_digits=14, decimal_places=2, initial=0)
+    expected_close_on = forms.DateField(
+        required=False, label="Expected close", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    product = forms.ModelChoiceField(queryset=Product.objects.all(), required=False)
+
+    def clean_expected_close_on(self):
+        value = self.cleaned_data.get("expected_close_on")
+        if value and value < timezone.localdate():
+            raise forms.ValidationError("The expected close date cannot be in the past.")
+        return value
+
+
+class AssignForm(forms.Form):
+    owner = SellerChoiceField(queryset=None, empty_label="Nobody (unassigned)", required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = sellers()
+
+
+class LeadForm(forms.Form):
+    """A lead's contact and company data, for creating and correcting leads."""
+
+    email = forms.EmailField(max_length=254)
+    first_name = forms.CharField(max_length=100, required=False)
+    last_name = forms.CharField(max_length=100, required=False)
+    title = forms.CharField(max_length=200, required=False, label="Job title")
+    phone = forms.CharField(max_length=50, required=False)
+    company = forms.CharField(max_length=200, required=False)
+    company_domain = forms.CharField(
+        max_length=200, required=False, help_text="e.g. acme.com; taken from the email if empty."
+    )
+    country = forms.CharField(max_length=100, required=False)
+    region = forms.CharField(max_length=100, required=False)
+    industry = forms.CharField(max_length=100, required=False)
+    employees = forms.IntegerField(min_value=0, required=False)
+    channel = forms.ChoiceField(
+        choices=[("", "—"), *Channel.choices], required=False, label="Source channel"
+    )
+    campaign = forms.ModelChoiceField(
+        queryset=Campaign.objects.all(), required=False, label="Source campaign"
+    )
+
+    def clean_email(self):
+        return self.cleaned_data["email"].strip().lower()
+
+
+class LeadEditForm(LeadForm):
+    """Editing keeps the email (the lead's identity) and its source."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("email", "channel", "campaign"):
+            del self.fields[name]
+
+
+class FeedbackReportForm(forms.Form):
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="From")
+    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="To")
+    group_by = forms.ChoiceField(
+        label="Group by",
+        choices=[
+            ("reason", "Reason"),
+            ("campaign", "Campaign"),
+            ("channel", "Channel"),
+            ("competitor", "Competitor"),
+        ],
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            self.add_error("end", "The end date must be on or after the start date.")
+        return data
+
+
+class AccountFilterForm(forms.Form):
+    q = forms.CharField(
+        required=False,
+        label="Search",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or domain"}),
+    )
+    segment = forms.MultipleChoiceField(
+        required=False, choices=Segment.choices, widget=forms.SelectMultiple(attrs={"size": 3})
+    )
+    industry = forms.CharField(required=False)

@@ -1,0 +1,421 @@
+"""Lead, account, deal and feedback pages: full pages, htmx fragments, query counts."""
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from leads.models import Channel, Lead, LeadFeedback, LeadStage, Opportunity
+from tests.factories import (
+    make_account,
+    make_campaign,
+    make_lead,
+    make_opportunity,
+    make_team,
+    make_touchpoint,
+    reason,
+)
+
+pytestmark = pytest.mark.usefixtures("taxonomy")
+
+HTMX = {"HX-Request": "true"}
+
+
+def make_leads(n, **fields):
+    return [make_lead(**fields) for _ in range(n)]
+
+
+# --- The list --------------------------------------------------------------------
+
+
+def test_lead_list_page_and_fragment(client_for, marketer):
+    make_leads(3)
+    client = client_for(marketer)
+    page = client.get(reverse("leads:lead_list"))
+    assert page.status_code == 200
+    assert "<html" in page.content.decode()
+    fragment = client.get(reverse("leads:lead_list"), headers=HTMX)
+    body = fragment.content.decode()
+    assert "<html" not in body and 'id="lead-results"' in body
+    assert "3 leads match" in body
+    assert "HX-Request" in fragment["Vary"]
+
+
+def test_lead_list_searches_name_email_and_company(client_for, marketer):
+    make_lead(first_name="Zelda", last_name="Quartz", email="zq@nowhere.example", company="Acme")
+    make_lead(first_name="Bob", last_name="Brown", email="bob@initech.example", company="Initech")
+    client = client_for(marketer)
+    for q in ("zel", "quartz", "zelda qu", "zq@", "acme"):
+        body = client.get(reverse("leads:lead_list"), {"q": q}, headers=HTMX).content.decode()
+        assert "Zelda Quartz" in body and "Bob Brown" not in body, q
+
+
+def test_lead_list_filters(client_for, marketer, rep):
+    campaign = make_campaign(name="Spring webinar", channel=Channel.WEBINAR)
+    hot = make_lead(
+        first_name="Hot", stage=LeadStage.MQL, owner=rep, score=90, source_campaign=campaign,
+        source_channel=Channel.WEBINAR, employees=5000, segment="enterprise",
+        response_due_at=timezone.now() - timedelta(hours=1),
+    )  # fmt: skip
+    make_lead(first_name="Cold", stage=LeadStage.NEW, score=10, source_channel=Channel.EMAIL)
+    client = client_for(marketer)
+    cases = {
+        "stage": "mql",
+        "owner": str(rep.pk),
+        "channel": Channel.WEBINAR,
+        "campaign": str(campaign.pk),
+        "score_min": "50",
+        "sla": "overdue",
+        "segment": "enterprise",
+    }
+    for key, value in cases.items():
+        body = client.get(reverse("leads:lead_list"), {key: value}, headers=HTMX).content.decode()
+        assert hot.full_name in body and "Cold" not in body, key
+    body = client.get(reverse("leads:lead_list"), {"owner": "none"}, headers=HTMX).content.decode()
+    assert "Cold" in body and hot.full_name not in body
+
+
+def test_lead_list_invalid_filter_shows_error_in_place(client_for, marketer):
+    response = client_for(marketer).get(
+        reverse("leads:lead_list"), {"score_min": "80", "score_max": "20"}
+    )
+    assert response.status_code == 200
+    assert "The upper score must not be below the lower one." in response.content.decode()
+
+
+def test_lead_list_keyset_pages_cover_every_lead_once(client_for, marketer):
+    now = timezone.now()
+    leads = [make_lead(created_at=now - timedelta(minutes=i)) for i in range(120)]
+    client = client_for(marketer)
+    seen = []
+    url, params = reverse("leads:lead_list"), {}
+    for _ in range(5):
+        response = client.get(url, params, headers=HTMX)
+        page = response.context["page"]
+        seen += [lead.pk for lead in page.items]
+        if not page.has_next:
+            break
+        params = {"after": page.next_cursor}
+    assert seen == [lead.pk for lead in leads]  # newest first, each once
+    # and back: the previous page of page 3 is page 2
+    second = client.get(url, {"after": client.get(url).context["page"].next_cursor})
+    third_cursor = second.context["page"].next_cursor
+    third = client.get(url, {"after": third_cursor})
+    back = client.get(url, {"before": third.context["page"].previous_cursor})
+    assert [x.pk for x in back.context["page"].items] == [
+        x.pk for x in second.context["page"].items
+    ]
+
+
+def test_lead_list_bad_cursor_falls_back_to_first_page(client_for, marketer):
+    make_leads(2)
+    response = client_for(marketer).get(reverse("leads:lead_list"), {"after": "not-a-cursor!"})
+    assert response.status_code == 200
+    assert len(response.context["page"].items) == 2
+
+
+def test_lead_list_query_count_does_not_grow_with_rows(
+    client_for, marketer, rep, django_assert_max_num_queries
+):
+    client = client_for(marketer)
+    campaign = make_campaign()
+    account = make_account()
+    make_leads(5, owner=rep, source_campaign=campaign, account=account)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("leads:lead_list"))
+    make_leads(60, owner=rep, source_campaign=campaign, account=account)
+    with CaptureQueriesContext(connection) as many:
+        client.get(reverse("leads:lead_list"))
+    assert len(many) == len(few)
+    # session, user, groups (roles), sellers for the owner filter, campaigns,
+    # the page of rows, the capped count, unread notifications.
+    assert len(many) <= 9
+
+
+def test_export_csv_is_filtered_and_formula_safe(client_for, marketer):
+    make_lead(first_name="=HYPERLINK(1)", last_name="Evil", stage=LeadStage.MQL)
+    make_lead(first_name="Plain", stage=LeadStage.NEW)
+    response = client_for(marketer).get(reverse("leads:lead_export"), {"stage": "mql"})
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:3] == ["id", "email", "first_name"]
+    assert len(rows) == 2
+    assert rows[1][2] == "'=HYPERLINK(1)"
+
+
+# --- The lead page -------------------------------------------------------------------
+
+
+def test_lead_detail_shows_one_timeline(client_for, marketer, rep):
+    campaign = make_campaign(name="Q3 ebook")
+    lead = make_lead(stage=LeadStage.MQL, owner=rep)
+    make_touchpoint(lead, type="content_download", campaign=campaign)
+    from leads import services
+
+    services.activity_log(actor=rep, lead=lead, kind="call", subject="Intro call")
+    services.lead_accept(lead=lead, actor=rep)
+    body = client_for(marketer).get(lead.get_absolute_url()).content.decode()
+    for text in ("Content download", "Q3 ebook", "Intro call", "SAL (accepted)", "Accepted"):
+        assert text in body, text
+
+
+def test_lead_detail_query_count_does_not_grow_with_history(client_for, rep):
+    lead = make_lead(stage=LeadStage.SAL, owner=rep)
+    client = client_for(rep)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(3):
+        make_touchpoint(lead, campaign=make_campaign())
+    with CaptureQueriesContext(connection) as few:
+        client.get(lead.get_absolute_url())
+    campaign = make_campaign()
+    for _ in range(80):
+        make_touchpoint(lead, campaign=campaign)
+    with CaptureQueriesContext(connection) as many:
+        response = client.get(lead.get_absolute_url())
+    assert len(many) == len(few)
+    assert response.context["older_than"] is not None  # more than one screen: paged
+
+
+def test_timeline_pages_back_with_htmx(client_for, rep):
+    lead = make_lead(owner=rep)
+    now = timezone.now()
+    for i in range(70):
+        make_touchpoint(lead, occurred_at=now - timedelta(hours=i))
+    client = client_for(rep)
+    first = client.get(lead.get_absolute_url())
+    older = client.get(
+        lead.get_absolute_url(), {"before": first.context["older_than"].isoformat()}, headers=HTMX
+    )
+    body = older.content.decode()
+    assert "<html" not in body
+    assert len(older.context["timeline"]) == 70 - 60  # the rest, none repeated
+
+
+def test_rep_sees_work_buttons_marketing_does_not(client_for, rep, marketer):
+    lead = make_lead(stage=LeadStage.MQL, owner=rep)
+    rep_body = client_for(rep).get(lead.get_absolute_url()).content.decode()
+    assert "Accept</button>" in rep_body and "?do=reject" in rep_body
+    marketing_body = client_for(marketer).get(lead.get_absolute_url()).content.decode()
+    assert "Accept</button>" not in marketing_body and "?do=reject" not in marketing_body
+
+
+def test_reject_with_htmx_returns_fragment_and_triggers_event(client_for, rep):
+    lead = make_lead(stage=LeadStage.MQL, owner=rep)
+    client = client_for(rep)
+    form = client.get(lead.get_absolute_url(), {"do": "reject"}, headers=HTMX)
+    assert 'name="reason"' in form.content.decode()
+    response = client.post(
+        reverse("leads:lead_reject", args=[lead.pk]),
+        {"reason": reason("not-icp-fit").pk, "note": "Too small", "version": lead.version},
+        headers=HTMX,
+    )
+    body = response.content.decode()
+    assert response.status_code == 200 and "<html" not in body
+    assert "rejected and returned to marketing" in body
+    assert "lead-changed" in response["HX-Trigger"]
+    lead.refresh_from_db()
+    assert lead.stage == LeadStage.RECYCLED
+
+
+def test_reject_without_reason_shows_error_in_place_and_changes_nothing(client_for, rep):
+    lead = make_lead(stage=LeadStage.MQL, owner=rep)
+    response = client_for(rep).post(
+        reverse("leads:lead_reject", args=[lead.pk]), {"note": "no reason"}, headers=HTMX
+    )
+    assert response.status_code == 200
+    assert "This field is required." in response.content.decode()
+    lead.refresh_from_db()
+    assert lead.stage == LeadStage.MQL
+
+
+def test_plain_post_redirects_with_message(client_for, rep):
+    lead = make_lead(stage=LeadStage.MQL, owner=rep)
+    client = client_for(rep)
+    response = client.post(reverse("leads:lead_accept", args=[lead.pk]))
+    assert response.status_code == 302 and response["Location"] == lead.get_absolute_url()
+    body = client.get(lead.get_absolute_url()).content.decode()
+    assert "You accepted" in body
+
+
+def test_invalid_transition_is_refused_with_clear_message(client_for, rep):
+    lead = make_lead(stage=LeadStage.NEW, owner=rep)
+    response = client_for(rep).post(reverse("leads:lead_qualify", args=[lead.pk]), headers=HTMX)
+    assert "Cannot qualify as SQL" in response.content.decode()
+    lead.refresh_from_db()
+    assert lead.stage == LeadStage.NEW
+
+
+def test_stale_version_gets_conflict_message(client_for, rep):
+    lead = make_lead(stage=LeadStage.MQL, owner=rep)
+    client = client_for(rep)
+    client.post(reverse("leads:lead_accept", args=[lead.pk]), {"version": lead.version})
+    response = client.post(
+        reverse("leads:lead_reject", args=[lead.pk]),
+        {"reason": reason("no-timing").pk, "version": lead.version},
+        headers=HTMX,
+    )
+    assert "changed by someone else" in response.content.decode()
+    lead.refresh_from_db()
+    assert lead.stage == LeadStage.SAL
+
+
+def test_other_reps_cannot_post_actions(client_for, rep, make_user):
+    lead = make_lead(stage=LeadStage.MQL, owner=make_user("otto", "Sales rep"))
+    response = client_for(rep).post(reverse("leads:lead_accept", args=[lead.pk]))
+    assert response.status_code == 403
+    lead.refresh_from_db()
+    assert lead.stage == LeadStage.MQL
+
+
+def test_convert_redirects_to_the_deal(client_for, rep):
+    lead = make_lead(stage=LeadStage.SQL, owner=rep, account=make_account(name="Umbrella"))
+    client = client_for(rep)
+    response = client.post(
+        reverse("leads:lead_convert", args=[lead.pk]), {"amount": "12000"}, headers=HTMX
+    )
+    opportunity = Opportunity.objects.get(source_lead=lead)
+    assert response["HX-Redirect"] == opportunity.get_absolute_url()
+    body = client.get(opportunity.get_absolute_url()).content.decode()
+    assert "Umbrella" in body and "$12,000" in body
+
+
+def test_log_activity_and_feedback(client_for, rep):
+    lead = make_lead(stage=LeadStage.SAL, owner=rep)
+    client = client_for(rep)
+    client.post(
+        reverse("leads:lead_activity", args=[lead.pk]), {"kind": "call", "subject": "Discovery"}
+    )
+    lead.refresh_from_db()
+    assert lead.first_contact_at is not None
+    bad = client.post(reverse("leads:lead_feedback", args=[lead.pk]), {}, headers=HTMX)
+    assert "Write a note, or pick an objection" in bad.content.decode()
+    client.post(reverse("leads:lead_feedback", args=[lead.pk]), {"note": "Using spreadsheets"})
+    assert LeadFeedback.objects.filter(lead=lead, verdict="note").exists()
+
+
+def test_manager_reassigns_a_team_lead_and_the_rep_is_notified(client_for, manager, rep):
+    make_team(manager=manager, members=[rep])
+    lead = make_lead(stage=LeadStage.MQL)
+    client_for(manager).post(reverse("leads:lead_assign", args=[lead.pk]), {"owner": rep.pk})
+    lead.refresh_from_db()
+    assert lead.owner == rep
+    assert rep.notifications.filter(title__contains="assigned you").exists()
+
+
+def test_rep_cannot_reassign(client_for, rep):
+    lead = make_lead(owner=rep)
+    response = client_for(rep).post(reverse("leads:lead_assign", args=[lead.pk]), {"owner": ""})
+    assert response.status_code == 403
+
+
+# --- Creating leads, duplicates ---------------------------------------------------------
+
+
+def test_create_lead_and_duplicate_hint(client_for, marketer):
+    existing = make_lead(
+        first_name="Ann", last_name="Lee", email="ann@acme.example", company="Acme"
+    )
+    client = client_for(marketer)
+    hint = client.get(
+        reverse("leads:lead_create"),
+        {"first_name": "ann", "last_name": "LEE", "company": "acme", "email": "ann.lee@x.example"},
+        headers=HTMX,
+    ).content.decode()
+    assert existing.get_absolute_url() in hint
+    duplicate = client.post(reverse("leads:lead_create"), {"email": "ANN@acme.example"})
+    assert "A lead with this email already exists." in duplicate.content.decode()
+    response = client.post(
+        reverse("leads:lead_create"),
+        {"email": "new@initech.example", "first_name": "New", "channel": "events"},
+    )
+    lead = Lead.objects.get(email="new@initech.example")
+    assert response["Location"] == lead.get_absolute_url()
+    assert lead.source_channel == "events"
+
+
+def test_edit_lead_details(client_for, marketer):
+    lead = make_lead(title="Engineer")
+    client_for(marketer).post(
+        reverse("leads:lead_edit", args=[lead.pk]),
+        {"title": "VP Engineering", "first_name": lead.first_name, "employees": "1200"},
+    )
+    lead.refresh_from_db()
+    assert lead.title == "VP Engineering" and lead.segment == "enterprise"
+
+
+# --- Accounts, deals, feedback view ------------------------------------------------------------
+
+
+def test_account_list_and_detail(client_for, rep):
+    account = make_account(name="Acme Corporation", domain="acme.com")
+    make_account(name="ACME Corp.", domain="acme-corp.example")
+    make_lead(account=account, first_name="Pia")
+    make_opportunity(account=account, name="Acme renewal", stage="proposal")
+    make_opportunity(account=account, name="Acme pilot", stage="won")
+    client = client_for(rep)
+    body = client.get(reverse("leads:account_list"), {"q": "acme"}, headers=HTMX).content.decode()
+    assert "Acme Corporation" in body and "ACME Corp." in body
+    detail = client.get(account.get_absolute_url()).content.decode()
+    for text in ("Pia", "Acme renewal", "Acme pilot", "Possible duplicate accounts", "ACME Corp."):
+        assert text in detail, text
+
+
+def test_account_list_query_count_does_not_grow(client_for, rep):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(rep)
+    for _ in range(3):
+        make_account()
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("leads:account_list"))
+    for _ in range(40):
+        make_lead(account=make_account())
+    with CaptureQueriesContext(connection) as many:
+        client.get(reverse("leads:account_list"))
+    assert len(many) == len(few)
+
+
+def test_feedback_view_aggregates_reasons_by_campaign(client_for, rep, marketer):
+    from leads import services
+
+    webinar = make_campaign(name="Webinar 7", channel=Channel.WEBINAR)
+    for code in ("no-budget", "no-budget", "not-icp-fit"):
+        lead = make_lead(
+            stage=LeadStage.MQL, owner=rep, source_campaign=webinar, source_channel="webinar"
+        )
+        services.lead_reject(lead=lead, actor=rep, reason=reason(code))
+    client = client_for(marketer)
+    body = client.get(reverse("leads:feedback_report")).content.decode()
+    assert "No budget" in body and "Not an ICP fit" in body
+    by_campaign = client.get(
+        reverse("leads:feedback_report"), {"group_by": "campaign", "start": "2000-01-01",
+                                           "end": timezone.localdate().isoformat()},
+        headers=HTMX,
+    ).content.decode()  # fmt: skip
+    assert "Webinar 7" in by_campaign and "<html" not in by_campaign
+    by_channel = client.get(
+        reverse("leads:feedback_report"), {"group_by": "channel", "start": "2000-01-01",
+                                           "end": timezone.localdate().isoformat()},
+    ).content.decode()  # fmt: skip
+    assert "Webinar" in by_channel
+
+
+def test_feedback_view_rejects_inverted_dates(client_for, marketer):
+    body = (
+        client_for(marketer)
+        .get(
+            reverse("leads:feedback_report"),
+            {"start": "2026-05-01", "end": "2026-04-01", "group_by": "reason"},
+        )
+        .content.decode()
+    )
+    assert "The end date must be on or after the start date." in body
