@@ -13,13 +13,15 @@ DEMO_PASSWORD = "accord-demo"
 # username, first name, last name, role, is_staff
 DEMO_USERS = (
     ("marketing", "Mia", "Marketer", roles.MARKETING, False),
-    ("rep", "Ray", "Rep", roles.SALES_REP, False),
-    ("manager", "Mona", "Manager", roles.SALES_MANAGER, False),
+    # The sales demo users are people of the sample data (shared/data/maven-crm):
+    # Anna Snelling sells in Dustin Brinkmann's Central team.
+    ("rep", "Anna", "Snelling", roles.SALES_REP, False),
+    ("manager", "Dustin", "Brinkmann", roles.SALES_MANAGER, False),
     ("revops", "Rosa", "RevOps", roles.REVOPS_ADMIN, True),
 )
 
 # Loaders run after the demo users exist; each app adds its own as it grows.
-LOADERS: tuple[str, ...] = ()
+LOADERS: tuple[str, ...] = ("leads.demo.demo_load",)
 
 
 @transaction.atomic

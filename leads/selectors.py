@@ -219,20 +219,32 @@ def lead_timeline(lead: Lead, *, before: datetime | None = None, size: int = TIM
 
 
 def lead_duplicates(lead: Lead, limit: int = 5) -> list[Lead]:
-    """Leads that look like the same person: same name at the same company
-    domain (or company), or the same mailbox name at the same domain."""
-    if not (lead.first_name and lead.last_name) and "@" not in lead.email:
-        return []
+    """Leads that look like the same person: the same name at the same company
+    (domain, else name), or the same mailbox name where one of the two
+    addresses is at a public mail provider (jane.doe@gmail.com and
+    jane.doe@acme.com)."""
+    from leads.models import PUBLIC_MAIL_DOMAINS
+
     local_part, _, domain = lead.email.partition("@")
-    same_name = Q(first_name__iexact=lead.first_name, last_name__iexact=lead.last_name) & (
-        Q(company_domain=lead.company_domain)
-        if lead.company_domain
-        else Q(company__iexact=lead.company)
-    )
-    same_mailbox = Q(email__startswith=f"{local_part}@") & ~Q(email__endswith=f"@{domain}")
-    condition = same_mailbox
+    condition = Q(pk__in=[])
     if lead.first_name and lead.last_name and (lead.company_domain or lead.company):
-        condition |= same_name
+        same_company = (
+            Q(company_domain=lead.company_domain)
+            if lead.company_domain
+            else Q(company__iexact=lead.company)
+        )
+        condition |= (
+            Q(first_name__iexact=lead.first_name, last_name__iexact=lead.last_name) & same_company
+        )
+    if local_part and domain:
+        same_mailbox = Q(email__startswith=f"{local_part}@") & ~Q(email__endswith=f"@{domain}")
+        if domain in PUBLIC_MAIL_DOMAINS:
+            condition |= same_mailbox
+        else:
+            public = Q()
+            for public_domain in PUBLIC_MAIL_DOMAINS:
+                public |= Q(email=f"{local_part}@{public_domain}")
+            condition |= public
     return list(Lead.objects.filter(condition).exclude(pk=lead.pk).order_by("-created_at")[:limit])
 
 

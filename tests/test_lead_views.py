@@ -419,3 +419,16 @@ def test_feedback_view_rejects_inverted_dates(client_for, marketer):
         .content.decode()
     )
     assert "The end date must be on or after the start date." in body
+
+
+def test_duplicate_hint_on_the_lead_page(client_for, rep):
+    work = make_lead(first_name="Jane", last_name="Doe", email="jane.doe@acme.example",
+                     company="Acme", company_domain="acme.example")  # fmt: skip
+    private = make_lead(first_name="J", last_name="D", email="jane.doe@gmail.com", company="")
+    same_name = make_lead(first_name="jane", last_name="DOE", email="jd@acme.example",
+                          company="Acme", company_domain="acme.example")  # fmt: skip
+    namesake = make_lead(first_name="Jane", last_name="Doe", email="jane.doe@other.example",
+                         company="Other", company_domain="other.example")  # fmt: skip
+    duplicates = client_for(rep).get(work.get_absolute_url()).context["duplicates"]
+    assert {d.pk for d in duplicates} == {private.pk, same_name.pk}
+    assert namesake.pk not in {d.pk for d in duplicates}
