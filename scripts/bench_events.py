@@ -25,6 +25,7 @@ import json
 import multiprocessing
 import os
 import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -157,6 +158,14 @@ def client_run(args) -> tuple[int, int, list[float], int]:
     return accepted, duplicates, latencies, failures
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on (another server there would answer
+    the health check in gunicorn's place)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def wait_for(port: int, process: subprocess.Popen) -> None:
     for _ in range(100):
         if process.poll() is not None:
@@ -177,9 +186,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--database", default="accord_bench_api")
     args = parser.parse_args()
+    args.port = args.port or free_port()
 
     env = server_env(args.database)
     print(f"database {args.database}: recreating and migrating …", flush=True)
@@ -195,6 +205,8 @@ def main() -> None:
     )  # fmt: skip
     try:
         wait_for(args.port, server)
+        if server.poll() is not None:
+            sys.exit(f"gunicorn could not start on port {args.port}")
         # Warm-up (not timed): half of the pool becomes known leads.
         conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=60)
         for start in range(0, POOL_SIZE // 2, 500):
