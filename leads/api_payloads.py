@@ -44,9 +44,7 @@ LEAD_TEXT_FIELDS = {
         "industry",
     )
 }
-# An email's domain becomes the lead's company domain, which holds 200
-# characters; capping the whole address there keeps every domain storable
-# (and is a limit JSON Schema can state, unlike one on the domain part).
+# An email's domain becomes the lead's company domain; both hold 254 characters.
 EMAIL_MAX_LENGTH = min(_max_length(Lead, "email"), _max_length(Lead, "company_domain"))
 EMPLOYEES_MAX = 2_147_483_647  # PositiveIntegerField
 CAMPAIGN_NAME_MAX_LENGTH = _max_length(Campaign, "name")

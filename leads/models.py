@@ -152,7 +152,7 @@ class Account(models.Model):
     name = models.CharField(max_length=200)
     name_key = models.CharField(max_length=200, editable=False, db_index=True)
     domain = models.CharField(
-        max_length=200, blank=True, help_text="The company's web domain, e.g. acme.com."
+        max_length=254, blank=True, help_text="The company's web domain, e.g. acme.com."
     )
     industry = models.CharField(max_length=100, blank=True)
     employees = models.PositiveIntegerField(null=True, blank=True)
@@ -316,7 +316,8 @@ class Lead(models.Model):
     title = models.CharField(max_length=200, blank=True)
     phone = models.CharField(max_length=50, blank=True)
     company = models.CharField(max_length=200, blank=True)
-    company_domain = models.CharField(max_length=200, blank=True)
+    # As long as an email address, so any email's domain fits.
+    company_domain = models.CharField(max_length=254, blank=True)
     country = models.CharField(max_length=100, blank=True)
     region = models.CharField(max_length=100, blank=True)
     industry = models.CharField(max_length=100, blank=True)
