@@ -12,6 +12,9 @@
 | EMAIL_BACKEND       | console with DEBUG on, else SMTP; with the SMTP backend also EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS |
 | DEFAULT_FROM_EMAIL  | Accord <accord@localhost>                 |
 | TIME_ZONE           | UTC                                       |
+| MEDIA_ROOT          | .state/media (uploads; shared by web and workers) |
+| IMPORT_MAX_BYTES    | 52428800 (50 MB): the largest CSV import  |
+| IMPORT_MAX_ROWS     | 500000: the most rows in one CSV import   |
 """
 
 import os
@@ -154,8 +157,14 @@ STATIC_ROOT = STATE_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
-MEDIA_ROOT = STATE_DIR / "media"
+# Uploads (CSV imports). Web and worker processes must share this directory.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or STATE_DIR / "media")
 MEDIA_URL = "media/"
+# CSV imports: the largest file and the most rows one import takes.
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 50 * 1024 * 1024)
+IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 500_000)
+# Uploads above this are streamed to a temporary file instead of held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # Security. Behind TLS in production; HTTPS=0 for plain-http setups such as a
 # loopback benchmark.
