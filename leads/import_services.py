@@ -5,8 +5,7 @@ uploaded --import_job_map--> previewed --import_job_start--> queued
 
 The engine (`leads.importing`) does the importing; these services keep the
 job's record: its file, mapping and options, dry-run preview, progress,
-counts and rejected rows. The job's options live in its `mapping` JSON under
-the reserved key `_options` (field names never start with an underscore).
+counts and rejected rows.
 """
 
 import hashlib
@@ -38,7 +37,6 @@ from leads.models import ImportJob, ImportRowError
 
 logger = logging.getLogger(__name__)
 
-OPTIONS_KEY = "_options"
 # Files up to this many rows get a dry run of every row; bigger ones of a sample.
 PREVIEW_ALL_ROWS_UP_TO = 5_000
 PREVIEW_SAMPLE_ROWS = 1_000
@@ -65,11 +63,11 @@ class ImportConflict(Exception):
 
 def job_columns(job: ImportJob) -> dict[str, str]:
     """The job's {field: column} mapping, without its options."""
-    return {k: v for k, v in (job.mapping or {}).items() if k != OPTIONS_KEY and v}
+    return {k: v for k, v in (job.mapping or {}).items() if v}
 
 
 def job_options(job: ImportJob) -> ImportOptions:
-    return ImportOptions.from_json((job.mapping or {}).get(OPTIONS_KEY))
+    return ImportOptions.from_json(job.options)
 
 
 def job_table(job: ImportJob) -> CsvTable:
@@ -117,9 +115,9 @@ def import_job_create(*, kind: str, uploaded_file, actor) -> ImportJob:
         file_sha256=sha256,
         headers=table.headers,
         total_rows=table.row_count,
+        options=ImportOptions().to_json(),
         mapping={
             **mapping_suggest(kind, table.headers),
-            OPTIONS_KEY: ImportOptions().to_json(),
         },
         created_by=actor,
     )
@@ -153,7 +151,8 @@ def import_job_map(*, job: ImportJob, mapping: dict, options: ImportOptions, act
         )
         job.row_errors.all().delete()
         _row_errors_store(job.pk, result)
-        job.mapping = {**mapping, OPTIONS_KEY: options.to_json()}
+        job.mapping = mapping
+        job.options = options.to_json()
         job.status = ImportJob.Status.PREVIEWED
         job.processed_rows = result.rows
         job.created_count = result.created

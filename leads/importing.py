@@ -53,6 +53,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from leads import signals
+from leads.csv_safety import csv_safe_cell
 from leads.models import (
     Account,
     Campaign,
@@ -759,28 +760,18 @@ def row_errors_text(kind: str, errors: Mapping[str, list[str]]) -> str:
     return " | ".join(parts)
 
 
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell_safe(value) -> str:
-    """A cell a spreadsheet will not run as a formula: text starting with
-    = + - @ tab or CR gets a leading single quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
-
-
 def rejected_rows_write(out, *, kind: str, headers: list[str], row_errors: Iterable) -> None:
     """Write rejected rows as CSV to the text stream `out`: the original
     columns plus `errors`, cells neutralised against formula injection.
     `row_errors` yields RowError or ImportRowError objects."""
     writer = csv.writer(out)
     error_column = "errors" if "errors" not in headers else "import errors"
-    writer.writerow([csv_cell_safe(h) for h in [*headers, error_column]])
+    writer.writerow([csv_safe_cell(h) for h in [*headers, error_column]])
     for row_error in row_errors:
         values = row_error.values or {}
         writer.writerow(
-            [csv_cell_safe(values.get(h, "")) for h in headers]
-            + [csv_cell_safe(row_errors_text(kind, row_error.errors))]
+            [csv_safe_cell(values.get(h, "")) for h in headers]
+            + [csv_safe_cell(row_errors_text(kind, row_error.errors))]
         )
 
 

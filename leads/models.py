@@ -348,6 +348,21 @@ class Lead(models.Model):
     )
     # Scoring and the SLA clock; the sla app writes these through its services.
     score = models.SmallIntegerField(default=0)
+    scored_at = models.DateTimeField(null=True, blank=True)
+    sla_version = models.ForeignKey(
+        "sla.SlaVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="mqls",
+        help_text="The SLA version in force when the lead became an MQL.",
+    )
+    icp_version = models.ForeignKey(
+        "sla.IcpVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="mqls"
+    )
+    persona = models.ForeignKey(
+        "sla.Persona", on_delete=models.SET_NULL, null=True, blank=True, related_name="leads"
+    )
     is_high_intent = models.BooleanField(default=False)
     mql_at = models.DateTimeField(null=True, blank=True)
     response_due_at = models.DateTimeField(null=True, blank=True)
@@ -874,6 +889,9 @@ class ImportJob(models.Model):
     file_sha256 = models.CharField(max_length=64, db_index=True)
     headers = models.JSONField(default=list)
     mapping = models.JSONField(default=dict, help_text="Accord field -> CSV column.")
+    options = models.JSONField(
+        default=dict, blank=True, help_text="Import options (see leads.importing.ImportOptions)."
+    )
     total_rows = models.PositiveIntegerField(default=0)
     processed_rows = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)

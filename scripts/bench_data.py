@@ -53,11 +53,13 @@ def database_prepare(name: str, fresh: bool) -> str:
 def copy_rows(conn, table: str, columns: list[str], rows) -> int:
     """COPY rows (tuples) into table; returns the count."""
     count = 0
-    with conn.cursor() as cursor:
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-                count += 1
+    with (
+        conn.cursor() as cursor,
+        cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+            count += 1
     return count
 
 

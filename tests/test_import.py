@@ -11,12 +11,12 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from leads import import_services
+from leads.csv_safety import csv_safe_cell
 from leads.importing import (
     BATCH_SIZE,
     ImportFileError,
     ImportMappingError,
     ImportOptions,
-    csv_cell_safe,
     csv_open,
     csv_sample,
     mapping_suggest,
@@ -566,7 +566,7 @@ def test_touchpoint_batches_announce_their_leads_after_commit(django_capture_on_
 
 
 def test_csv_cells_are_neutralised_against_formula_injection():
-    assert [csv_cell_safe(v) for v in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "ok", None]] == [
+    assert [csv_safe_cell(v) for v in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "ok", None]] == [
         "'=1+1", "'+1", "'-2", "'@SUM(A1)", "'\tx", "ok", "",
     ]  # fmt: skip
     result = run("leads", b"email,first_name\n=HYPERLINK(1),@evil\n")

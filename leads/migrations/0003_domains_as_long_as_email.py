@@ -4,20 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leads', '0002_feedback_taxonomy'),
+        ("leads", "0002_feedback_taxonomy"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='account',
-            name='domain',
-            field=models.CharField(blank=True, help_text="The company's web domain, e.g. acme.com.", max_length=254),
+            model_name="account",
+            name="domain",
+            field=models.CharField(
+                blank=True, help_text="The company's web domain, e.g. acme.com.", max_length=254
+            ),
         ),
         migrations.AlterField(
-            model_name='lead',
-            name='company_domain',
+            model_name="lead",
+            name="company_domain",
             field=models.CharField(blank=True, max_length=254),
         ),
     ]
