@@ -12,6 +12,7 @@
 | EMAIL_BACKEND       | console with DEBUG on, else SMTP; with the SMTP backend also EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS |
 | DEFAULT_FROM_EMAIL  | Accord <accord@localhost>                 |
 | TIME_ZONE           | UTC                                       |
+| SAMPLE_DATA_DIR     | ../shared/data/maven-crm (the demo's sample CRM) |
 | MEDIA_ROOT          | .state/media (uploads; shared by web and workers) |
 | IMPORT_MAX_BYTES    | 52428800 (50 MB): the largest CSV import  |
 | IMPORT_MAX_ROWS     | 500000: the most rows in one CSV import   |
@@ -160,6 +161,11 @@ WHITENOISE_USE_FINDERS = True
 # Uploads (CSV imports). Web and worker processes must share this directory.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or STATE_DIR / "media")
 MEDIA_URL = "media/"
+
+# The public sample CRM (read-only) that `make demo` imports.
+SAMPLE_DATA_DIR = Path(
+    os.environ.get("SAMPLE_DATA_DIR") or BASE_DIR.parent / "shared" / "data" / "maven-crm"
+)
 # CSV imports: the largest file and the most rows one import takes.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 500_000)

@@ -53,7 +53,7 @@ from leads.models import (
     TouchpointType,
 )
 
-MAVEN_DIR = Path(settings.BASE_DIR).parent / "shared" / "data" / "maven-crm"
+MAVEN_DIR = Path(settings.SAMPLE_DATA_DIR)
 MAVEN_LAST_DAY = date(2017, 12, 31)
 SEED = 2026
 

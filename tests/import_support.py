@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from leads.models import Product
 
-MAVEN_DIR = Path(settings.BASE_DIR).parent / "shared" / "data" / "maven-crm"
+MAVEN_DIR = Path(settings.SAMPLE_DATA_DIR)
 
 
 def csv_bytes(header: list[str], rows: list[list], *, delimiter=",", encoding="utf-8") -> bytes:
