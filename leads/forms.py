@@ -16,6 +16,7 @@ from leads.models import (
     Product,
     Segment,
 )
+from leads.permissions import managed_user_ids
 from leads.selectors import LEAD_SORTS, SlaStatus
 
 
@@ -72,7 +73,7 @@ class LeadFilterForm(forms.Form):
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
-        owner_choices = [("", "Anyone"), ("me", "Me"), ("none", "Unassigned")]
+        owner_choices = [("", "Anyone"), ("me", "Me"), ("team", "My team"), ("none", "Unassigned")]
         owner_choices += [(str(u.pk), u.get_full_name() or u.username) for u in sellers()]
         self.fields["owner"].widget = forms.Select(choices=owner_choices)
 
@@ -82,7 +83,7 @@ class LeadFilterForm(forms.Form):
         if low is not None and high is not None and low > high:
             self.add_error("score_max", "The upper score must not be below the lower one.")
         owner = data.get("owner") or ""
-        if owner not in ("", "me", "none") and not owner.isdigit():
+        if owner not in ("", "me", "team", "none") and not owner.isdigit():
             self.add_error("owner", "Choose an owner from the list.")
         return data
 
@@ -100,6 +101,7 @@ class LeadFilterForm(forms.Form):
             "q": data.get("q") or "",
             "stages": data.get("stage") or (),
             "owner": owner_user,
+            "owners": managed_user_ids(self.user) if owner == "team" and self.user else None,
             "unassigned": owner == "none",
             "channels": data.get("channel") or (),
             "campaign": data.get("campaign"),

@@ -111,6 +111,7 @@ def leads_filtered(
     q: str = "",
     stages=(),
     owner=None,
+    owners=None,
     unassigned: bool = False,
     channels=(),
     campaign=None,
@@ -130,6 +131,8 @@ def leads_filtered(
         leads = leads.filter(owner__isnull=True)
     elif owner is not None:
         leads = leads.filter(owner=owner)
+    elif owners is not None:
+        leads = leads.filter(owner_id__in=owners)
     if channels:
         leads = leads.filter(source_channel__in=channels)
     if campaign is not None:

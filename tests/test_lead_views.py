@@ -432,3 +432,12 @@ def test_duplicate_hint_on_the_lead_page(client_for, rep):
     duplicates = client_for(rep).get(work.get_absolute_url()).context["duplicates"]
     assert {d.pk for d in duplicates} == {private.pk, same_name.pk}
     assert namesake.pk not in {d.pk for d in duplicates}
+
+
+def test_manager_filters_to_their_team(client_for, manager, rep, make_user):
+    make_team(manager=manager, members=[rep])
+    mine = make_lead(first_name="Teamlead", owner=rep)
+    make_lead(first_name="Elsewhere", owner=make_user("otto", "Sales rep"))
+    body = client_for(manager).get(reverse("leads:lead_list"), {"owner": "team"}, headers=HTMX)
+    assert mine.full_name in body.content.decode()
+    assert "Elsewhere" not in body.content.decode()
