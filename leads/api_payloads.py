@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from leads.models import Campaign, Channel, ContentAsset, Lead, Touchpoint, TouchpointType
+from leads.services import LEAD_DATA_FIELDS
 
 MAX_EVENTS_PER_BATCH = 1000
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -33,16 +34,8 @@ def _max_length(model, field: str) -> int:
 # The lead fields a form fill may set, with the column limits they must fit.
 LEAD_TEXT_FIELDS = {
     name: _max_length(Lead, name)
-    for name in (
-        "first_name",
-        "last_name",
-        "title",
-        "phone",
-        "company",
-        "company_domain",
-        "country",
-        "industry",
-    )
+    for name in LEAD_DATA_FIELDS
+    if name not in ("region", "employees")  # no region in the API; employees is a number
 }
 # An email's domain becomes the lead's company domain; both hold 254 characters.
 EMAIL_MAX_LENGTH = min(_max_length(Lead, "email"), _max_length(Lead, "company_domain"))

@@ -73,6 +73,7 @@ from leads.models import (
     company_name_key,
     normalise_domain,
 )
+from leads.services import LEAD_DATA_FIELDS
 
 BATCH_SIZE = 2_000
 ROW_ERROR_KEY = "row"  # errors about the row as a whole, not one field
@@ -1230,19 +1231,7 @@ class _AccountImporter(_Importer):
 
 class _LeadImporter(_Importer):
     kind = "leads"
-    DATA_FIELDS = (
-        "first_name",
-        "last_name",
-        "title",
-        "phone",
-        "company",
-        "company_domain",
-        "country",
-        "region",
-        "industry",
-        "employees",
-        "external_id",
-    )
+    DATA_FIELDS = (*LEAD_DATA_FIELDS, "external_id")
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
