@@ -248,6 +248,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Synced into django-celery-beat's tables at beat start; edit them in the admin.
 CELERY_BEAT_SCHEDULE = {
     "beat-heartbeat": {"task": "config.tasks.beat_heartbeat", "schedule": 60.0},
+    "response-clock-sweep": {"task": "sla.tasks.response_clock_sweep_run", "schedule": 60.0},
 }
 
 LOGGING = {

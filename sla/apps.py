@@ -4,3 +4,16 @@ from django.apps import AppConfig
 class SlaConfig(AppConfig):
     name = "sla"
     verbose_name = "SLA and ICP"
+
+    def ready(self):
+        from leads.signals import touchpoints_recorded
+
+        touchpoints_recorded.connect(rescore_on_touchpoints, dispatch_uid="sla-rescore")
+
+
+def rescore_on_touchpoints(sender, lead_ids, **kwargs):
+    """New touchpoints (API, import) were committed: re-score their leads in a
+    task. The signal is sent after commit, so the task sees the touchpoints."""
+    from sla.tasks import leads_rescore
+
+    leads_rescore.delay(sorted(lead_ids))

@@ -1,3 +1,4 @@
+from django.db import transaction
 from django.utils import timezone
 
 from sla.models import Notification
@@ -24,3 +25,188 @@ def notification_mark_read(*, notification: Notification) -> None:
 
 def notifications_mark_all_read(*, user) -> int:
     return Notification.objects.for_user(user).unread().update(read_at=timezone.now())
+
+
+# --- Qualification: MQL, routing, the response clock -----------------------------------
+
+
+def leads_qualify(evaluations, *, sla, icp, now) -> list:
+    """Make qualifying leads MQLs: stamp the SLA and ICP versions, route to an
+    owner, start the response clock (1 business hour for hand-raisers by
+    default, else the standard time, on the SLA's calendar), and notify the
+    owner (in the app now, by email after commit). Leads that are not new or
+    recycled any more (someone else qualified or worked them) are skipped.
+    Must run in a transaction (the caller's)."""
+    from leads.models import Lead, LeadStage
+    from leads.services import TransitionError, lead_mark_mql
+    from sla import routing
+    from sla.clocks import BusinessCalendar, business_due
+
+    by_id = {e.lead_id: e for e in evaluations}
+    if not by_id:
+        return []
+    candidates = Lead.objects.select_related("account").filter(
+        pk__in=by_id, stage__in=(LeadStage.NEW, LeadStage.RECYCLED)
+    )
+    calendar = BusinessCalendar.of(sla)
+    qualified = []
+    for lead in candidates:
+        evaluation = by_id[lead.pk]
+        high_intent = evaluation.high_intent or lead.is_high_intent
+        hours = sla.response_hours_high_intent if high_intent else sla.response_hours_standard
+        owner = routing.owner_for(lead)
+        try:
+            lead_mark_mql(
+                lead=lead,
+                when=now,
+                note=f"Qualified under SLA {sla.label} and ICP {icp.label}: "
+                + " ".join(evaluation.reasons),
+                sla_version=sla,
+                icp_version=icp,
+                owner=owner,
+                is_high_intent=high_intent,
+                response_due_at=business_due(now, hours, calendar),
+            )
+        except TransitionError:
+            continue
+        if owner is not None:
+            notification_send(
+                recipient=owner,
+                title=f"New {'high-intent ' if high_intent else ''}MQL: {lead}",
+                body=f"{lead.title} at {lead.company}. Respond within {hours:g} business "
+                f"hour{'s' if hours != 1 else ''}.",
+                url=lead.get_absolute_url(),
+            )
+        qualified.append(lead)
+    return qualified
+
+
+def response_clock_breach(*, lead_id: int, now) -> bool:
+    """Mark a lead's response clock breached. Idempotent: of two sweeps that
+    find the same lead, one wins (a conditional UPDATE), and the breach row is
+    unique per clock. Notifies the owner and, if the SLA says so, the owner's
+    manager, once."""
+    from leads.models import Lead
+    from sla.models import Breach
+
+    with transaction.atomic():
+        won = Lead.objects.filter(
+            pk=lead_id,
+            first_contact_at__isnull=True,
+            response_breached_at__isnull=True,
+            response_due_at__lte=now,
+        ).update(response_breached_at=now)
+        if not won:
+            return False
+        lead = Lead.objects.select_related("owner", "sla_version").get(pk=lead_id)
+        breach, created = Breach.objects.get_or_create(
+            lead=lead,
+            due_at=lead.response_due_at,
+            defaults={"breached_at": now, "owner": lead.owner, "sla_version": lead.sla_version},
+        )
+        if not created:
+            return False
+        if lead.owner is not None:
+            notification_send(
+                recipient=lead.owner,
+                title=f"Response time missed: {lead}",
+                body=f"First contact was due {lead.response_due_at:%b %d, %H:%M %Z}. "
+                "Call or email now.",
+                url=lead.get_absolute_url(),
+            )
+        notify_manager = lead.sla_version is None or lead.sla_version.notify_manager_on_breach
+        managers = _managers_of(lead.owner) if notify_manager else []
+        for manager in managers:
+            notification_send(
+                recipient=manager,
+                title=f"SLA breach: {lead} (owner {lead.owner or 'unassigned'})",
+                body=f"First contact was due {lead.response_due_at:%b %d, %H:%M %Z}.",
+                url=lead.get_absolute_url(),
+            )
+        if managers:
+            Breach.objects.filter(pk=breach.pk).update(manager_notified_at=now)
+    return True
+
+
+def _managers_of(user) -> list:
+    from leads.models import TeamMembership
+
+    if user is None:
+        return []
+    membership = TeamMembership.objects.select_related("team__manager").filter(user=user).first()
+    manager = membership.team.manager if membership else None
+    return [manager] if manager is not None and manager != user else []
+
+
+def breach_escalate(*, breach_id: int, now) -> bool:
+    """Reassign a breached lead nobody has contacted, after the SLA's delay,
+    to another seller (routing, skipping the current owner), with a new
+    response clock. Idempotent: a conditional UPDATE claims the breach."""
+    from leads.models import Lead
+    from sla import routing
+    from sla.clocks import BusinessCalendar, business_due
+    from sla.models import Breach
+
+    with transaction.atomic():
+        breach = Breach.objects.select_related("lead", "lead__account", "sla_version").get(
+            pk=breach_id
+        )
+        lead, sla = breach.lead, breach.sla_version
+        if lead.first_contact_at is not None or sla is None:
+            return False
+        new_owner = routing.owner_for(lead, exclude_user_ids={lead.owner_id} - {None})
+        claimed = Breach.objects.filter(pk=breach.pk, reassigned_at__isnull=True).update(
+            reassigned_at=now, reassigned_to=new_owner
+        )
+        if not claimed or new_owner is None:
+            return bool(claimed)
+        hours = (
+            sla.response_hours_high_intent if lead.is_high_intent else sla.response_hours_standard
+        )
+        Lead.objects.filter(pk=lead.pk, first_contact_at__isnull=True).update(
+            owner=new_owner,
+            response_due_at=business_due(now, hours, BusinessCalendar.of(sla)),
+            response_breached_at=None,
+            updated_at=now,
+        )
+        notification_send(
+            recipient=new_owner,
+            title=f"Reassigned to you after an SLA breach: {lead}",
+            body=f"{lead.owner or 'The previous owner'} did not make first contact in time.",
+            url=lead.get_absolute_url(),
+        )
+    return True
+
+
+def response_clock_sweep(*, now=None, limit: int = 5000) -> dict:
+    """Find overdue clocks and breach each once; reassign breaches whose
+    escalation delay has passed. Safe to run twice, or twice at once."""
+    from leads.models import Lead, LeadStage
+    from sla.clocks import BusinessCalendar, business_hours_between
+    from sla.models import Breach
+
+    now = now or timezone.now()
+    overdue = list(
+        Lead.objects.filter(
+            first_contact_at__isnull=True,
+            response_breached_at__isnull=True,
+            response_due_at__lte=now,
+            stage__in=(LeadStage.MQL, LeadStage.SAL),
+        )
+        .order_by("response_due_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    breached = sum(response_clock_breach(lead_id=pk, now=now) for pk in overdue)
+    escalated = 0
+    pending = Breach.objects.select_related("sla_version", "lead").filter(
+        reassigned_at__isnull=True,
+        lead__first_contact_at__isnull=True,
+        lead__stage__in=(LeadStage.MQL, LeadStage.SAL),
+        sla_version__reassign_after_hours__isnull=False,
+    )[:limit]
+    for breach in pending:
+        calendar = BusinessCalendar.of(breach.sla_version)
+        waited = business_hours_between(breach.breached_at, now, calendar)
+        if waited >= float(breach.sla_version.reassign_after_hours):
+            escalated += breach_escalate(breach_id=breach.pk, now=now)
+    return {"breached": breached, "escalated": escalated}

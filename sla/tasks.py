@@ -1,5 +1,6 @@
 from celery import shared_task
 from django.core.mail import send_mail
+from django.utils import timezone
 
 from sla.models import Notification
 
@@ -19,3 +20,36 @@ def notification_email(notification_id: int):
         from_email=None,
         recipient_list=[notification.recipient.email],
     )
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def leads_rescore(lead_ids: list[int]):
+    """Score these leads under the versions in force and qualify those that
+    meet the SLA. Idempotent (scoring is recomputed; qualification checks the
+    stage under a row lock)."""
+    from sla.scoring import CHUNK_SIZE, leads_score
+
+    lead_ids = sorted(set(lead_ids))
+    for start in range(0, len(lead_ids), CHUNK_SIZE):
+        leads_score(lead_ids[start : start + CHUNK_SIZE])
+
+
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=3600, time_limit=3700)
+def rescore_job_run(job_id: int):
+    """Re-score every open lead for a publish, chunk by chunk; resumable (a
+    new worker continues where a killed one stopped)."""
+    from sla.scoring import rescore_job_claim, rescore_job_step
+
+    job = rescore_job_claim(job_id)
+    if job is None:
+        return
+    while rescore_job_step(job):
+        pass
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def response_clock_sweep_run():
+    """Beat fires this every minute: breach overdue clocks, escalate."""
+    from sla.services import response_clock_sweep
+
+    response_clock_sweep(now=timezone.now())

@@ -1,0 +1,231 @@
+"""Scoring, qualification, routing and response clocks."""
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from leads import services as lead_services
+from leads.models import Lead, LeadStage, TeamMembership
+from sla import routing, scoring
+from sla.models import Breach, RoutingRule, RoutingSettings, ScoreEvaluation
+from sla.services import response_clock_sweep
+from tests.factories import make_account, make_asset, make_lead, make_team, make_touchpoint
+from tests.sla_factories import make_icp, make_sla
+
+NOW = timezone.now()
+
+
+@pytest.fixture
+def agreement(db):
+    return make_sla(), make_icp()
+
+
+def enterprise_lead(**fields):
+    account = make_account(industry="software", employees=5000)
+    fields.setdefault("title", "IT Director")
+    return make_lead(account=account, employees=5000, segment="enterprise", **fields)
+
+
+def test_score_is_fit_plus_capped_engagement_with_parts(agreement):
+    sla, icp = agreement
+    lead = enterprise_lead()
+    for _ in range(20):  # 40 raw web points, capped at 30
+        make_touchpoint(lead, type="page_view", occurred_at=NOW - timedelta(hours=1))
+    make_touchpoint(
+        lead, type="content_download", asset=make_asset(funnel_stage="bottom"), occurred_at=NOW
+    )
+    (evaluation,) = scoring.evaluate([lead.pk], sla=sla, icp=icp, now=NOW)
+    assert evaluation.fit == 40  # software 15 + enterprise 15 + 1000+ employees 10
+    assert evaluation.engagement == 30 + 20  # web capped; bottom-funnel rule beats the generic
+    assert evaluation.total == 90
+    labels = [part["label"] for part in evaluation.parts]
+    assert "Industry is one of software" in labels
+    assert any("capped at 30" in label for label in labels)
+    assert evaluation.persona_id == icp.personas.get(name="IT leader").pk
+
+
+def test_fit_is_capped_at_the_icps_maximum(db):
+    sla = make_sla()
+    icp = make_icp(max_fit_points=20)
+    lead = enterprise_lead()
+    (evaluation,) = scoring.evaluate([lead.pk], sla=sla, icp=icp, now=NOW)
+    assert evaluation.fit == 20
+
+
+def test_engagement_decays_by_half_life(db):
+    sla = make_sla(decay_half_life_days=10)
+    icp = make_icp(fit_rules=[("industry", ["none"], None, None, 1)])
+    lead = make_lead()
+    make_touchpoint(lead, type="webinar_attended", occurred_at=NOW - timedelta(days=10))
+    (evaluation,) = scoring.evaluate([lead.pk], sla=sla, icp=icp, now=NOW)
+    assert evaluation.engagement == round(15 / 2)
+
+
+def test_qualification_needs_threshold_and_behaviour(db):
+    sla = make_sla(
+        mql_threshold=30,
+        criteria=[("Two webinars in 30 days", ["webinar_attended"], 2, 30)],
+    )
+    icp = make_icp()
+    lead = enterprise_lead()
+    (evaluation,) = scoring.evaluate([lead.pk], sla=sla, icp=icp, now=NOW)
+    assert evaluation.total >= 30 and not evaluation.qualifies
+    assert any("Two webinars" in reason for reason in evaluation.reasons)
+    make_touchpoint(lead, type="webinar_attended", occurred_at=NOW - timedelta(days=1))
+    make_touchpoint(lead, type="webinar_attended", occurred_at=NOW - timedelta(days=2))
+    (evaluation,) = scoring.evaluate([lead.pk], sla=sla, icp=icp, now=NOW)
+    assert evaluation.qualifies
+
+
+def test_explicit_criteria_block_qualification(db):
+    sla = make_sla(mql_threshold=10, required_seniority="director", required_min_employees=1000)
+    icp = make_icp()
+    junior = enterprise_lead(title="Help desk technician")
+    small = make_lead(title="IT Director", employees=50, segment="smb")
+    fine = enterprise_lead(title="Head of IT")
+    results = {
+        e.lead_id: e
+        for e in scoring.evaluate([junior.pk, small.pk, fine.pk], sla=sla, icp=icp, now=NOW)
+    }
+    assert not results[junior.pk].qualifies
+    assert not results[small.pk].qualifies
+    assert results[fine.pk].qualifies
+
+
+@pytest.mark.parametrize(
+    "title, rank",
+    [("Chief Information Officer", 4), ("CTO", 4), ("VP of IT", 3), ("IT Director", 2),
+     ("Head of Procurement", 2), ("IT Manager", 1), ("Systems Administrator", 0), ("", 0)],
+)  # fmt: skip
+def test_seniority_from_title(title, rank):
+    assert scoring.seniority_rank(title) == rank
+
+
+def test_hand_raise_qualifies_below_threshold_and_is_high_intent(db):
+    sla = make_sla(mql_threshold=99)
+    icp = make_icp()
+    lead = make_lead(title="Analyst")
+    make_touchpoint(lead, type="demo_request", occurred_at=NOW)
+    (evaluation,) = scoring.evaluate([lead.pk], sla=sla, icp=icp, now=NOW)
+    assert evaluation.qualifies and evaluation.high_intent
+
+
+def test_leads_score_makes_an_mql_stamped_routed_and_timed(db, rep, manager):
+    sla, icp = make_sla(response_hours_high_intent=Decimal(1)), make_icp()
+    team = make_team(manager=manager, members=[rep])
+    RoutingRule.objects.create(name="Everything", team=team)
+    lead = enterprise_lead()
+    make_touchpoint(lead, type="demo_request", occurred_at=NOW)
+    scoring.leads_score([lead.pk], now=NOW)
+    lead.refresh_from_db()
+    assert lead.stage == LeadStage.MQL
+    assert (lead.sla_version, lead.icp_version) == (sla, icp)
+    assert lead.owner == rep
+    assert lead.is_high_intent
+    assert lead.response_due_at == NOW + timedelta(hours=1)  # 24/7 calendar in the factory
+    assert lead.score > 0 and lead.persona is not None
+    assert rep.notifications.filter(title__startswith="New high-intent MQL").exists()
+    assert ScoreEvaluation.objects.filter(lead=lead, sla_version=sla).count() == 1
+    scoring.leads_score([lead.pk], now=NOW)  # again: same rows, no second MQL
+    assert ScoreEvaluation.objects.filter(lead=lead).count() == 1
+    assert lead.stage_changes.filter(to_stage="mql").count() == 1
+
+
+def test_scoring_query_count_does_not_grow_with_leads(agreement):
+    leads = [enterprise_lead() for _ in range(3)]
+    for lead in leads:
+        make_touchpoint(lead)
+    with CaptureQueriesContext(connection) as few:
+        scoring.leads_score([lead.pk for lead in leads], qualify=False)
+    more = [enterprise_lead() for _ in range(40)]
+    for lead in more:
+        make_touchpoint(lead)
+        make_touchpoint(lead, type="webinar_attended")
+    with CaptureQueriesContext(connection) as many:
+        scoring.leads_score([lead.pk for lead in leads + more], qualify=False)
+    assert len(many) == len(few)
+
+
+def test_routing_rules_first_match_and_weighted_round_robin(db, make_user):
+    east_manager = make_user("em", "Sales manager")
+    big, small = make_user("big", "Sales rep"), make_user("small", "Sales rep")
+    away = make_user("away", "Sales rep")
+    team = make_team(name="Enterprise", manager=east_manager, members=[big, small, away])
+    TeamMembership.objects.filter(user=big).update(capacity=20)
+    TeamMembership.objects.filter(user=small).update(capacity=10)
+    TeamMembership.objects.filter(user=away).update(is_away=True)
+    fallback = make_user("fallback", "Sales manager")
+    RoutingSettings.objects.create(default_owner=fallback)
+    RoutingRule.objects.create(position=1, name="Enterprise", segments=["enterprise"], team=team)
+    owners = [routing.owner_for(enterprise_lead()).username for _ in range(30)]
+    assert owners.count("big") == 20 and owners.count("small") == 10 and "away" not in owners
+    assert routing.owner_for(make_lead(segment="smb", employees=10)) == fallback
+
+
+def test_first_contact_stops_the_clock_and_the_sweep_breaches_once(db, rep, manager):
+    make_team(manager=manager, members=[rep])
+    make_sla()
+    contacted = make_lead(stage="mql", owner=rep, response_due_at=NOW - timedelta(hours=1))
+    lead_services.activity_log(actor=rep, lead=contacted, kind="call", subject="Hi")
+    overdue = make_lead(stage="mql", owner=rep, response_due_at=NOW - timedelta(minutes=5))
+    waiting = make_lead(stage="mql", owner=rep, response_due_at=NOW + timedelta(hours=1))
+    assert response_clock_sweep(now=NOW) == {"breached": 1, "escalated": 0}
+    assert response_clock_sweep(now=NOW) == {"breached": 0, "escalated": 0}
+    assert Breach.objects.filter(lead=overdue).count() == 1
+    assert not Breach.objects.filter(lead__in=[contacted, waiting]).exists()
+    assert manager.notifications.filter(title__startswith="SLA breach").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_at_once_breach_and_notify_once(make_user):
+    make_sla()
+    rep = make_user("r1", "Sales rep")
+    boss = make_user("b1", "Sales manager")
+    make_team(manager=boss, members=[rep])
+    leads = [
+        make_lead(stage="mql", owner=rep, response_due_at=NOW - timedelta(minutes=i + 1))
+        for i in range(10)
+    ]
+    barrier = threading.Barrier(2)
+    results = []
+
+    def sweep():
+        barrier.wait()
+        try:
+            results.append(response_clock_sweep(now=NOW)["breached"])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(results) == 10
+    assert Breach.objects.count() == 10
+    assert boss.notifications.count() == 10
+    assert Lead.objects.filter(pk__in=[x.pk for x in leads], response_breached_at=None).count() == 0
+
+
+def test_breach_is_reassigned_after_the_escalation_delay(db, make_user):
+    make_sla(reassign_after_hours=Decimal(2))
+    first, second = make_user("first", "Sales rep"), make_user("second", "Sales rep")
+    team = make_team(manager=make_user("boss", "Sales manager"), members=[first, second])
+    RoutingRule.objects.create(name="All", team=team)
+    from sla import versions
+
+    lead = make_lead(
+        stage="mql", owner=first, response_due_at=NOW - timedelta(minutes=1),
+        sla_version=versions.sla_in_force(),
+    )  # fmt: skip
+    response_clock_sweep(now=NOW)
+    assert response_clock_sweep(now=NOW + timedelta(hours=1))["escalated"] == 0
+    assert response_clock_sweep(now=NOW + timedelta(hours=3))["escalated"] == 1
+    lead.refresh_from_db()
+    assert lead.owner == second and lead.response_breached_at is None
+    assert response_clock_sweep(now=NOW + timedelta(hours=4))["escalated"] == 0
