@@ -21,7 +21,7 @@ DEMO_USERS = (
 )
 
 # Loaders run after the demo users exist; each app adds its own as it grows.
-LOADERS: tuple[str, ...] = ("leads.demo.demo_load",)
+LOADERS: tuple[str, ...] = ("leads.demo.demo_load", "sla.demo.agreement_load")
 
 
 @transaction.atomic

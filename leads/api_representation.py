@@ -31,15 +31,25 @@ def lead_sla_status(lead: Lead, *, now: datetime) -> str:
     return SlaStatus.OVERDUE if now > lead.response_due_at else SlaStatus.ON_TIME
 
 
-def lead_score_parts(lead: Lead) -> list[dict]:
-    """The parts the lead's score is made of, each
-    `{"kind": "fit" | "engagement", "label": str, "points": int}`.
+def lead_score(lead: Lead) -> dict:
+    """The lead's score and the parts of its latest evaluation, each
+    `{"kind": "fit" | "engagement" | "cap", "label": str, "points": number}`,
+    with the SLA and ICP versions it was evaluated under (none before the
+    first evaluation). One query."""
+    from sla.models import ScoreEvaluation
 
-    Not implemented yet: scoring (and the stored evaluations it will read
-    parts from) arrives with the sla app's scoring work, which fills this in.
-    Until then the API reports the total alone, with no parts.
-    """
-    return []
+    evaluation = (
+        ScoreEvaluation.objects.select_related("sla_version", "icp_version")
+        .filter(lead=lead)
+        .order_by("-evaluated_at")
+        .first()
+    )
+    return {
+        "total": lead.score,
+        "parts": evaluation.parts if evaluation else [],
+        "sla_version": evaluation.sla_version.label if evaluation else None,
+        "icp_version": evaluation.icp_version.label if evaluation else None,
+    }
 
 
 def lead_for_api(lead_id: int) -> Lead | None:
@@ -70,7 +80,7 @@ def lead_representation(lead: Lead, *, now: datetime) -> dict:
             {"id": lead.account.pk, "name": lead.account.name} if lead.account_id else None
         ),
         "stage": lead.stage,
-        "score": {"total": lead.score, "parts": lead_score_parts(lead)},
+        "score": lead_score(lead),
         "is_high_intent": lead.is_high_intent,
         "owner": lead.owner.get_username() if lead.owner_id else None,
         "source": {

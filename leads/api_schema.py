@@ -128,23 +128,29 @@ _LEAD = {
         "stage": {"type": "string", "enum": LeadStage.values},
         "score": {
             "type": "object",
-            "required": ["total", "parts"],
+            "required": ["total", "parts", "sla_version", "icp_version"],
             "properties": {
                 "total": {"type": "integer", "minimum": 0, "maximum": 100},
                 "parts": {
                     "type": "array",
-                    "description": "What the score is made of (fit and engagement). "
-                    "Empty until scoring records its parts.",
+                    "description": "What the score is made of: fit rules matched, engagement "
+                    "per group after decay and caps, and any cap applied. Empty before the "
+                    "lead's first evaluation.",
                     "items": {
                         "type": "object",
                         "required": ["kind", "label", "points"],
                         "properties": {
-                            "kind": {"type": "string", "enum": ["fit", "engagement"]},
+                            "kind": {"type": "string", "enum": ["fit", "engagement", "cap"]},
                             "label": {"type": "string"},
-                            "points": {"type": "integer"},
+                            "points": {"type": "number"},
                         },
                     },
                 },
+                "sla_version": {
+                    "type": ["string", "null"],
+                    "description": "The SLA version of the latest evaluation, e.g. v2.",
+                },
+                "icp_version": {"type": ["string", "null"]},
             },
         },
         "is_high_intent": {"type": "boolean"},

@@ -332,8 +332,9 @@ def evaluations_save(evaluations, *, sla: SlaVersion, icp: IcpVersion, now: date
         cursor.execute(
             f"""
             UPDATE leads_lead AS lead
-               SET score = v.score, persona_id = v.persona_id,
-                   is_high_intent = lead.is_high_intent OR v.high_intent, scored_at = %s
+               SET score = v.score::smallint, persona_id = v.persona_id::bigint,
+                   is_high_intent = lead.is_high_intent OR v.high_intent::boolean,
+                   scored_at = %s
               FROM (VALUES {rows}) AS v(id, score, persona_id, high_intent)
              WHERE lead.id = v.id::bigint
             """,

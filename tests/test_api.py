@@ -104,7 +104,7 @@ def test_post_lead_creates_then_updates(api):
     assert body["stage"] == "new"
     assert body["segment"] == "enterprise"
     assert body["source"] == {"channel": "webinar", "campaign": None}
-    assert body["score"] == {"total": 0, "parts": []}
+    assert body["score"] == {"total": 0, "parts": [], "sla_version": None, "icp_version": None}
     assert lead.stage_changes.get().to_stage == LeadStage.NEW
 
     # The same email again: an update; blank and null never erase, the source stays.
@@ -263,7 +263,7 @@ def test_get_lead(api, rep):
         "ada@acme.example", "Ada", "Lovelace", "Acme",
     )  # fmt: skip
     assert body["stage"] == "mql"
-    assert body["score"] == {"total": 72, "parts": []}
+    assert body["score"] == {"total": 72, "parts": [], "sla_version": None, "icp_version": None}
     assert body["owner"] == "ray"
     assert body["account"] == {"id": account.pk, "name": "Acme"}
     assert body["source"] == {"channel": "webinar", "campaign": "Q2 webinar"}
@@ -793,3 +793,19 @@ def test_admin_creates_a_key_shows_it_once_and_stores_its_hash(client_for, revop
     # Shown once: the change page does not show it again.
     page = client.get(f"/admin/leads/apikey/{api_key.pk}/change/")
     assert raw_key not in page.content.decode()
+
+
+def test_get_lead_shows_the_parts_of_its_latest_evaluation(api):
+    from sla.scoring import leads_score
+    from tests.factories import make_lead, make_touchpoint
+    from tests.sla_factories import make_icp, make_sla
+
+    make_sla(), make_icp()
+    lead = make_lead(industry="software", employees=5000, segment="enterprise")
+    make_touchpoint(lead, type="webinar_attended")
+    leads_score([lead.pk], qualify=False)
+    body = api.get(f"/api/v1/leads/{lead.pk}").json()
+    assert body["score"]["sla_version"] == "v1" and body["score"]["icp_version"] == "v1"
+    kinds = {part["kind"] for part in body["score"]["parts"]}
+    assert kinds == {"fit", "engagement"}
+    assert body["score"]["total"] == 40 + 15

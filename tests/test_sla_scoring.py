@@ -229,3 +229,11 @@ def test_breach_is_reassigned_after_the_escalation_delay(db, make_user):
     lead.refresh_from_db()
     assert lead.owner == second and lead.response_breached_at is None
     assert response_clock_sweep(now=NOW + timedelta(hours=4))["escalated"] == 0
+
+
+def test_leads_without_any_persona_are_scored(db):
+    sla, icp = make_sla(), make_icp()
+    lead = make_lead(title="Student")  # no persona matches; no touchpoints
+    scoring.leads_score([lead.pk], qualify=False)
+    lead.refresh_from_db()
+    assert lead.scored_at is not None and lead.persona is None
