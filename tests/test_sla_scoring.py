@@ -232,7 +232,7 @@ def test_breach_is_reassigned_after_the_escalation_delay(db, make_user):
 
 
 def test_leads_without_any_persona_are_scored(db):
-    sla, icp = make_sla(), make_icp()
+    make_sla(), make_icp()
     lead = make_lead(title="Student")  # no persona matches; no touchpoints
     scoring.leads_score([lead.pk], qualify=False)
     lead.refresh_from_db()
