@@ -326,16 +326,16 @@ class Lead(models.Model):
     account = models.ForeignKey(
         Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads"
     )
+    # Indexed with the stage (lead_owner_stage_idx); every index costs on each update.
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="owned_leads",
+        db_index=False,
     )
-    stage = models.CharField(
-        max_length=20, choices=LeadStage.choices, default=LeadStage.NEW, db_index=True
-    )
+    stage = models.CharField(max_length=20, choices=LeadStage.choices, default=LeadStage.NEW)
     stage_changed_at = models.DateTimeField(default=timezone.now)
     source_channel = models.CharField(
         max_length=30,
@@ -344,7 +344,12 @@ class Lead(models.Model):
         help_text="The channel of the first touch.",
     )
     source_campaign = models.ForeignKey(
-        Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="sourced_leads"
+        Campaign,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sourced_leads",
+        db_index=False,  # indexed with the creation time (lead_campaign_idx)
     )
     # Scoring and the SLA clock; the sla app writes these through its services.
     score = models.SmallIntegerField(default=0)
@@ -357,11 +362,23 @@ class Lead(models.Model):
         related_name="mqls",
         help_text="The SLA version in force when the lead became an MQL.",
     )
+    # Not indexed: leads point only at published versions and their personas,
+    # which are never deleted, and re-scoring rewrites these columns often.
     icp_version = models.ForeignKey(
-        "sla.IcpVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="mqls"
+        "sla.IcpVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="mqls",
+        db_index=False,
     )
     persona = models.ForeignKey(
-        "sla.Persona", on_delete=models.SET_NULL, null=True, blank=True, related_name="leads"
+        "sla.Persona",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="leads",
+        db_index=False,
     )
     is_high_intent = models.BooleanField(default=False)
     mql_at = models.DateTimeField(null=True, blank=True)
@@ -372,7 +389,7 @@ class Lead(models.Model):
     version = models.PositiveIntegerField(
         default=1, help_text="Bumped on every stage change; guards against lost updates."
     )
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)  # indexed by lead_created_keyset_idx
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -393,7 +410,6 @@ class Lead(models.Model):
             models.Index(fields=["owner", "stage"], name="lead_owner_stage_idx"),
             models.Index(fields=["source_channel", "-created_at"], name="lead_channel_idx"),
             models.Index(fields=["source_campaign", "-created_at"], name="lead_campaign_idx"),
-            models.Index(fields=["account"], name="lead_account_idx"),
             models.Index(fields=["segment", "-created_at"], name="lead_segment_idx"),
             models.Index(fields=["stage", "-created_at"], name="lead_stage_created_idx"),
             models.Index(

@@ -585,8 +585,10 @@ class RescoreJob(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
-    qualified = models.PositiveIntegerField(default=0)
-    last_lead_id = models.BigIntegerField(default=0, help_text="Resume point: leads after this id.")
+    qualified = models.PositiveIntegerField(default=0, help_text="Leads that became MQLs.")
+    lane_count = models.PositiveSmallIntegerField(
+        default=2, help_text="How many lanes (tasks) score the leads in parallel."
+    )
     failure = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -603,6 +605,24 @@ class RescoreJob(models.Model):
         if self.status == self.Status.DONE:
             return 100
         return min(100, round(100 * self.processed / self.total)) if self.total else 0
+
+
+class RescoreLane(models.Model):
+    """One of a job's parallel lanes: the leads whose id modulo the lane count
+    is this lane's number, with its own resume point."""
+
+    job = models.ForeignKey(RescoreJob, on_delete=models.CASCADE, related_name="lanes")
+    number = models.PositiveSmallIntegerField()
+    last_lead_id = models.BigIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [models.UniqueConstraint("job", "number", name="rescore_lane_unique")]
+
+    def __str__(self):
+        return f"lane {self.number} of job {self.job_id}"
 
 
 class NotificationQuerySet(models.QuerySet):

@@ -22,14 +22,17 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from leads.models import Lead, LeadStage, TouchpointType
 from sla.models import (
     FitRule,
     IcpVersion,
     RescoreJob,
-    ScoreEvaluation,
+    RescoreLane,
     Seniority,
     SlaVersion,
 )
@@ -285,65 +288,70 @@ def evaluate(lead_ids, *, sla: SlaVersion, icp: IcpVersion, now: datetime | None
     return evaluations
 
 
+_BATCH_TABLE = """
+    CREATE TEMPORARY TABLE IF NOT EXISTS accord_score_batch (
+        lead_id bigint PRIMARY KEY, fit smallint, engagement smallint, total smallint,
+        parts jsonb, qualifies boolean, high_intent boolean, reasons jsonb, persona_id bigint
+    ) ON COMMIT DELETE ROWS
+"""
+
+
 @transaction.atomic
 def evaluations_save(evaluations, *, sla: SlaVersion, icp: IcpVersion, now: datetime) -> None:
     """Store evaluations (one row per lead and version pair, replaced) and the
-    lead's current score, persona and intent. Two statements, any count."""
+    lead's current score, persona and intent. COPY into a temporary table,
+    then one upsert and one update, whatever the count."""
     if not evaluations:
         return
-    ScoreEvaluation.objects.bulk_create(
-        [
-            ScoreEvaluation(
-                lead_id=e.lead_id,
-                sla_version=sla,
-                icp_version=icp,
-                fit=e.fit,
-                engagement=e.engagement,
-                total=e.total,
-                parts=e.parts,
-                qualifies=e.qualifies,
-                high_intent=e.high_intent,
-                reasons=e.reasons,
-                persona_id=e.persona_id,
-                evaluated_at=now,
-            )
-            for e in evaluations
-        ],
-        update_conflicts=True,
-        unique_fields=["lead", "sla_version", "icp_version"],
-        update_fields=[
-            "fit",
-            "engagement",
-            "total",
-            "parts",
-            "qualifies",
-            "high_intent",
-            "reasons",
-            "persona",
-            "evaluated_at",
-        ],
-        batch_size=2000,
-    )
-    rows = ", ".join(["(%s, %s, %s, %s)"] * len(evaluations))
-    params = []
-    for e in evaluations:
-        params += [e.lead_id, e.total, e.persona_id, e.high_intent]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            UPDATE leads_lead AS lead
-               SET score = v.score::smallint, persona_id = v.persona_id::bigint,
-                   is_high_intent = lead.is_high_intent OR v.high_intent::boolean,
-                   scored_at = %s
-              FROM (VALUES {rows}) AS v(id, score, persona_id, high_intent)
-             WHERE lead.id = v.id::bigint
-            """,
-            [now, *params],
+        cursor.execute(_BATCH_TABLE)
+        cursor.execute("DELETE FROM accord_score_batch")
+        columns = (
+            "lead_id, fit, engagement, total, parts, qualifies, high_intent, reasons, persona_id"
         )
+        with cursor.cursor.copy(f"COPY accord_score_batch ({columns}) FROM STDIN") as copy:
+            for e in evaluations:
+                copy.write_row(
+                    (e.lead_id, e.fit, e.engagement, e.total, Jsonb(e.parts), e.qualifies,
+                     e.high_intent, Jsonb(e.reasons), e.persona_id)
+                )  # fmt: skip
+        cursor.execute(
+            """
+            INSERT INTO sla_scoreevaluation (lead_id, sla_version_id, icp_version_id, fit,
+                engagement, total, parts, qualifies, high_intent, reasons, persona_id,
+                evaluated_at)
+            SELECT lead_id, %s, %s, fit, engagement, total, parts, qualifies, high_intent,
+                   reasons, persona_id, %s
+              FROM accord_score_batch
+            ON CONFLICT (lead_id, sla_version_id, icp_version_id) DO UPDATE SET
+                fit = EXCLUDED.fit, engagement = EXCLUDED.engagement, total = EXCLUDED.total,
+                parts = EXCLUDED.parts, qualifies = EXCLUDED.qualifies,
+                high_intent = EXCLUDED.high_intent, reasons = EXCLUDED.reasons,
+                persona_id = EXCLUDED.persona_id, evaluated_at = EXCLUDED.evaluated_at
+            """,
+            [sla.pk, icp.pk, now],
+        )
+        cursor.execute(
+            """
+            UPDATE leads_lead AS lead
+               SET score = batch.total, persona_id = batch.persona_id,
+                   is_high_intent = lead.is_high_intent OR batch.high_intent, scored_at = %s
+              FROM accord_score_batch AS batch
+             WHERE lead.id = batch.lead_id
+            """,
+            [now],
+        )
+        cursor.execute("DELETE FROM accord_score_batch")
+
+
+@dataclass
+class ScoreRun:
+    evaluations: list[Evaluation]
+    qualified: list  # leads that became MQLs in this run
 
 
 def leads_score(lead_ids, *, now: datetime | None = None, qualify: bool = True,
-                sla: SlaVersion | None = None, icp: IcpVersion | None = None) -> list[Evaluation]:  # fmt: skip
+                sla: SlaVersion | None = None, icp: IcpVersion | None = None) -> ScoreRun:  # fmt: skip
     """Score leads under the versions in force (or those given), store the
     evaluations, and make open leads that qualify MQLs (stamped, routed,
     clock started). Runs in one transaction; idempotent: scoring again gives
@@ -353,16 +361,19 @@ def leads_score(lead_ids, *, now: datetime | None = None, qualify: bool = True,
     sla = sla or versions.sla_in_force()
     icp = icp or versions.icp_in_force()
     if sla is None or icp is None:
-        return []
+        return ScoreRun([], [])
     now = now or timezone.now()
+    qualified = []
     with transaction.atomic():
         evaluations = evaluate(lead_ids, sla=sla, icp=icp, now=now)
         evaluations_save(evaluations, sla=sla, icp=icp, now=now)
         if qualify:
             from sla.services import leads_qualify
 
-            leads_qualify([e for e in evaluations if e.qualifies], sla=sla, icp=icp, now=now)
-    return evaluations
+            qualified = leads_qualify(
+                [e for e in evaluations if e.qualifies], sla=sla, icp=icp, now=now
+            )
+    return ScoreRun(evaluations, qualified)
 
 
 # --- Re-scoring every open lead -----------------------------------------------------------
@@ -373,69 +384,90 @@ def open_lead_ids():
 
 
 @transaction.atomic
-def rescore_job_create() -> RescoreJob | None:
+def rescore_job_create(*, lanes: int = 2) -> RescoreJob | None:
     """After a publish: a job to re-score every open lead under the versions in
-    force, enqueued once the publish commits."""
+    force, in `lanes` parallel tasks, enqueued once the publish commits."""
     from sla import versions
-    from sla.tasks import rescore_job_run
+    from sla.tasks import rescore_lane_run
 
     sla, icp = versions.sla_in_force(), versions.icp_in_force()
     if sla is None or icp is None:
         return None
-    job = RescoreJob.objects.create(sla_version=sla, icp_version=icp, total=open_lead_ids().count())
-    rescore_job_run.delay_on_commit(job.pk)
+    job = RescoreJob.objects.create(
+        sla_version=sla,
+        icp_version=icp,
+        total=open_lead_ids().count(),
+        lane_count=lanes,
+        status=RescoreJob.Status.RUNNING,
+        started_at=timezone.now(),
+    )
+    RescoreLane.objects.bulk_create(RescoreLane(job=job, number=n) for n in range(lanes))
+    for number in range(lanes):
+        rescore_lane_run.delay_on_commit(job.pk, number)
     return job
 
 
-def rescore_job_step(job: RescoreJob, *, chunk_size: int = CHUNK_SIZE) -> bool:
-    """Score the next chunk of a job's leads and move its resume point, in one
+def rescore_lane_step(job_id: int, number: int, *, chunk_size: int = CHUNK_SIZE) -> bool:
+    """Score the lane's next chunk of leads and move its resume point, in one
     transaction: a crash loses the chunk's work and its progress together, so
-    a re-run neither skips nor double-counts. Returns False when done."""
+    a re-run neither skips nor double-counts. Returns False when the lane is
+    done (the last lane to finish closes the job). A job whose versions are no
+    longer in force stops: the newer publish has its own job."""
+    from sla import versions
+
     with transaction.atomic():
-        job = RescoreJob.objects.select_for_update().get(pk=job.pk)
-        if job.status != RescoreJob.Status.RUNNING:
+        lane = (
+            RescoreLane.objects.select_for_update()
+            .select_related("job__sla_version", "job__icp_version")
+            .filter(job_id=job_id, number=number, finished_at__isnull=True)
+            .first()
+        )
+        if lane is None:
+            return False
+        job = lane.job
+        current = (versions.sla_in_force(), versions.icp_in_force())
+        if job.status != RescoreJob.Status.RUNNING or (job.sla_version, job.icp_version) != current:
+            lane.finished_at = timezone.now()
+            lane.save(update_fields=["finished_at"])
+            RescoreJob.objects.filter(pk=job.pk, status=RescoreJob.Status.RUNNING).update(
+                status=RescoreJob.Status.DONE,
+                finished_at=timezone.now(),
+                failure="Stopped: a newer version was published; its own job re-scores the leads.",
+            )
             return False
         ids = list(
             open_lead_ids()
-            .filter(pk__gt=job.last_lead_id)
+            .annotate(lane=F("id") % job.lane_count)
+            .filter(lane=number, pk__gt=lane.last_lead_id)
             .order_by("pk")
             .values_list("pk", flat=True)[:chunk_size]
         )
         if not ids:
-            job.status = RescoreJob.Status.DONE
-            job.finished_at = timezone.now()
-            job.processed = max(job.processed, job.total)
-            job.save(update_fields=["status", "finished_at", "processed"])
+            lane.finished_at = timezone.now()
+            lane.save(update_fields=["finished_at"])
+            if not RescoreLane.objects.filter(job=job, finished_at__isnull=True).exists():
+                RescoreJob.objects.filter(pk=job.pk).update(
+                    status=RescoreJob.Status.DONE,
+                    finished_at=timezone.now(),
+                    processed=Greatest(F("processed"), F("total")),
+                )
             return False
-        evaluations = leads_score(ids, sla=job.sla_version, icp=job.icp_version)
-        job.processed += len(ids)
-        job.qualified += sum(1 for e in evaluations if e.qualifies)
-        job.last_lead_id = ids[-1]
-        job.save(update_fields=["processed", "qualified", "last_lead_id"])
+        run = leads_score(ids, sla=job.sla_version, icp=job.icp_version)
+        lane.last_lead_id = ids[-1]
+        lane.processed += len(ids)
+        lane.save(update_fields=["last_lead_id", "processed"])
+        RescoreJob.objects.filter(pk=job.pk).update(
+            processed=F("processed") + len(ids),
+            qualified=F("qualified") + len(run.qualified),
+        )
     return True
-
-
-def rescore_job_claim(job_id: int) -> RescoreJob | None:
-    """Move a queued job to running (or pick up one a dead worker left running).
-    A job superseded by a newer publish is closed instead."""
-    from sla import versions
-
-    with transaction.atomic():
-        job = RescoreJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.status in (RescoreJob.Status.DONE, RescoreJob.Status.FAILED):
-            return None
-        current = (versions.sla_in_force(), versions.icp_in_force())
-        if (job.sla_version, job.icp_version) != current:
-            job.status = RescoreJob.Status.DONE
-            job.failure = "Stopped: a newer version was published; its own job re-scores the leads."
-            job.finished_at = timezone.now()
-            job.save(update_fields=["status", "failure", "finished_at"])
-            return None
-        job.status = RescoreJob.Status.RUNNING
-        job.started_at = job.started_at or timezone.now()
-        job.save(update_fields=["status", "started_at"])
-        return job
 
 
 def rescore_job_latest() -> RescoreJob | None:
     return RescoreJob.objects.select_related("sla_version", "icp_version").first()
+
+
+def versions_in_force_exist() -> bool:
+    from sla import versions
+
+    return versions.sla_in_force() is not None and versions.icp_in_force() is not None

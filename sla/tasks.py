@@ -35,15 +35,12 @@ def leads_rescore(lead_ids: list[int]):
 
 
 @shared_task(acks_late=True, ignore_result=True, soft_time_limit=3600, time_limit=3700)
-def rescore_job_run(job_id: int):
-    """Re-score every open lead for a publish, chunk by chunk; resumable (a
-    new worker continues where a killed one stopped)."""
-    from sla.scoring import rescore_job_claim, rescore_job_step
+def rescore_lane_run(job_id: int, lane: int):
+    """Re-score one lane of a publish's job, chunk by chunk. Resumable: a task
+    redelivered after its worker died continues from the lane's resume point."""
+    from sla.scoring import rescore_lane_step
 
-    job = rescore_job_claim(job_id)
-    if job is None:
-        return
-    while rescore_job_step(job):
+    while rescore_lane_step(job_id, lane):
         pass
 
 
