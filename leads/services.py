@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -165,20 +165,60 @@ def _feedback(
     return feedback
 
 
+MQL_STAMP_FIELDS = ("owner_id", "sla_version_id", "icp_version_id", "is_high_intent",
+                    "response_due_at")  # fmt: skip
+
+
 @transaction.atomic
-def lead_mark_mql(*, lead: Lead, actor=None, note: str = "", when=None, **stamps) -> Lead:
-    """new/recycled -> mql. The sla app calls this when a lead meets the SLA in
-    force, passing its stamps (mql_at, response_due_at, ...)."""
-    when = when or timezone.now()
-    updates = {
-        "mql_at": when,
-        "first_contact_at": None,
-        "response_breached_at": None,
-        **stamps,
-    }
-    return _lead_transition(
-        lead=lead, name="mark_mql", actor=actor, note=note, when=when, extra_updates=updates
+def leads_mark_mql(*, stamps: dict[int, dict], when: datetime, notes: dict[int, str]) -> list[int]:
+    """new/recycled -> mql for many leads at once: the sla app qualifies leads
+    with this, passing per lead the stamps of the SLA in force (owner, SLA and
+    ICP versions, intent, response due time) and a note for the history row.
+
+    Locks the leads (in id order), skips any that are no longer new or
+    recycled (someone else qualified or worked them), then one UPDATE and one
+    history insert, whatever the count. Returns the ids that moved."""
+    sources, target = LEAD_TRANSITIONS["mark_mql"]
+    current = dict(
+        Lead.objects.select_for_update()
+        .filter(pk__in=stamps, stage__in=sources)
+        .order_by("pk")
+        .values_list("pk", "stage")
     )
+    if not current:
+        return []
+    ids = sorted(current)
+    rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(ids))
+    params = []
+    for pk in ids:
+        stamp = stamps[pk]
+        params += [pk, *(stamp.get(field) for field in MQL_STAMP_FIELDS)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE leads_lead AS lead
+               SET stage = %s, stage_changed_at = %s, mql_at = %s, first_contact_at = NULL,
+                   response_breached_at = NULL, version = lead.version + 1, updated_at = %s,
+                   owner_id = v.owner_id::integer, sla_version_id = v.sla_version_id::bigint,
+                   icp_version_id = v.icp_version_id::bigint,
+                   is_high_intent = v.is_high_intent::boolean,
+                   response_due_at = v.response_due_at::timestamptz
+              FROM (VALUES {rows}) AS v(id, {", ".join(MQL_STAMP_FIELDS)})
+             WHERE lead.id = v.id::bigint
+            """,
+            [target, when, when, when, *params],
+        )
+    LeadStageChange.objects.bulk_create(
+        LeadStageChange(
+            lead_id=pk,
+            from_stage=current[pk],
+            to_stage=target,
+            note=notes.get(pk, ""),
+            changed_at=when,
+        )
+        for pk in ids
+    )
+    return ids
 
 
 @transaction.atomic

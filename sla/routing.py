@@ -7,9 +7,9 @@ and away reps. With no rule, no available seller, or no team, the default
 owner from the routing settings takes the lead.
 """
 
-from datetime import UTC, datetime
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 
-from django.db.models import F
 from django.utils import timezone
 
 from leads.models import Lead, TeamMembership
@@ -49,50 +49,69 @@ def team_for(lead: Lead, rules=None):
     return None
 
 
-def seller_pick(team, *, exclude_user_ids=()):
-    """The next seller in a team by weighted round robin, or None. Must run
-    in a transaction: it locks the team's counters so concurrent routings
-    take turns."""
-    memberships = list(
-        TeamMembership.objects.select_related("user")
-        .filter(team=team, is_away=False, capacity__gt=0, user__is_active=True)
+def owners_for(leads, *, exclude_user_ids=(), now=None) -> dict[int, object]:
+    """{lead id: owner (a user, or None)} for newly qualified leads, by the
+    rules, the weighted round robin and the default owner (see the module
+    docstring). Must run in a transaction: it locks the counters of the
+    sellers involved, so concurrent routings take turns; the counters are
+    written back in one statement."""
+    from django.contrib.auth import get_user_model
+
+    now = now or timezone.now()
+    rules = list(RoutingRule.objects.filter(is_active=True).select_related("team"))
+    team_of = {lead.pk: team_for(lead, rules) for lead in leads}
+    team_ids = {team.pk for team in team_of.values() if team is not None}
+    memberships = defaultdict(list)
+    for membership in (
+        TeamMembership.objects.filter(
+            team_id__in=team_ids, is_away=False, capacity__gt=0, user__is_active=True
+        )
         .exclude(user_id__in=exclude_user_ids)
         .order_by("user_id")
+    ):
+        memberships[membership.team_id].append(membership)
+    user_ids = sorted({m.user_id for members in memberships.values() for m in members})
+    RoutingCounter.objects.bulk_create(
+        [RoutingCounter(user_id=pk) for pk in user_ids], ignore_conflicts=True
     )
-    if not memberships:
-        return None
-    for membership in memberships:
-        RoutingCounter.objects.get_or_create(user_id=membership.user_id)
     counters = {
         c.user_id: c
         for c in RoutingCounter.objects.select_for_update()
-        .filter(user_id__in=[m.user_id for m in memberships])
+        .filter(user_id__in=user_ids)
         .order_by("user_id")
     }
     never = datetime.min.replace(tzinfo=UTC)
-
-    def load(membership):
-        counter = counters[membership.user_id]
-        return (
-            counter.assigned / membership.capacity,
-            counter.last_assigned_at or never,
-            membership.user_id,
+    users = get_user_model().objects.in_bulk(user_ids)
+    settings_row = RoutingSettings.objects.select_related("default_owner").first()
+    default_owner = settings_row.default_owner if settings_row else None
+    if default_owner is not None and default_owner.pk in exclude_user_ids:
+        default_owner = None
+    owners = {}
+    tick = timedelta(0)
+    for lead in sorted(leads, key=lambda lead: lead.pk):
+        team = team_of[lead.pk]
+        members = memberships.get(team.pk, []) if team else []
+        if not members:
+            owners[lead.pk] = default_owner
+            continue
+        chosen = min(
+            members,
+            key=lambda m: (
+                counters[m.user_id].assigned / m.capacity,
+                counters[m.user_id].last_assigned_at or never,
+                m.user_id,
+            ),
         )
-
-    chosen = min(memberships, key=load)
-    RoutingCounter.objects.filter(pk=counters[chosen.user_id].pk).update(
-        assigned=F("assigned") + 1, last_assigned_at=timezone.now()
-    )
-    return chosen.user
+        counter = counters[chosen.user_id]
+        counter.assigned += 1
+        tick += timedelta(microseconds=1)  # keeps the turn order within one batch
+        counter.last_assigned_at = now + tick
+        owners[lead.pk] = users[chosen.user_id]
+    changed = [c for c in counters.values() if c.last_assigned_at and c.last_assigned_at > now]
+    RoutingCounter.objects.bulk_update(changed, ["assigned", "last_assigned_at"])
+    return owners
 
 
 def owner_for(lead: Lead, *, exclude_user_ids=()):
-    """Who should own a newly qualified lead (see the module docstring)."""
-    team = team_for(lead)
-    owner = seller_pick(team, exclude_user_ids=exclude_user_ids) if team else None
-    if owner is None:
-        settings_row = RoutingSettings.objects.select_related("default_owner").first()
-        owner = settings_row.default_owner if settings_row else None
-        if owner is not None and owner.pk in exclude_user_ids:
-            owner = None
-    return owner
+    """Who should own one newly qualified lead."""
+    return owners_for([lead], exclude_user_ids=exclude_user_ids)[lead.pk]

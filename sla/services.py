@@ -16,6 +16,22 @@ def notification_send(*, recipient, title: str, body: str = "", url: str = "", e
     return notification
 
 
+def notifications_send(messages) -> list[Notification]:
+    """Many notifications at once: `messages` are (recipient, title, body, url)
+    tuples. One insert, and one email task for all of them after commit."""
+    from sla.tasks import notification_emails
+
+    notifications = Notification.objects.bulk_create(
+        Notification(recipient=recipient, title=title, body=body, url=url)
+        for recipient, title, body, url in messages
+        if recipient is not None
+    )
+    emailed = [n.pk for n in notifications if n.recipient.email]
+    if emailed:
+        notification_emails.delay_on_commit(emailed)
+    return notifications
+
+
 def notification_mark_read(*, notification: Notification) -> None:
     """Idempotent: a notification already read keeps its first read time."""
     Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(
@@ -32,52 +48,64 @@ def notifications_mark_all_read(*, user) -> int:
 
 def leads_qualify(evaluations, *, sla, icp, now) -> list:
     """Make qualifying leads MQLs: stamp the SLA and ICP versions, route to an
-    owner, start the response clock (1 business hour for hand-raisers by
-    default, else the standard time, on the SLA's calendar), and notify the
-    owner (in the app now, by email after commit). Leads that are not new or
-    recycled any more (someone else qualified or worked them) are skipped.
-    Must run in a transaction (the caller's)."""
+    owner, start the response clock (the SLA's time for hand-raisers or for
+    the others, on its business calendar), and notify the owners (in the app
+    now, by email after commit). Leads that are not new or recycled any more
+    are skipped. Set-based: a fixed number of statements for any batch.
+    Must run in a transaction (the caller's). Returns the leads qualified."""
     from leads.models import Lead, LeadStage
-    from leads.services import TransitionError, lead_mark_mql
+    from leads.services import leads_mark_mql
     from sla import routing
     from sla.clocks import BusinessCalendar, business_due
 
     by_id = {e.lead_id: e for e in evaluations}
     if not by_id:
         return []
-    candidates = Lead.objects.select_related("account").filter(
-        pk__in=by_id, stage__in=(LeadStage.NEW, LeadStage.RECYCLED)
+    candidates = list(
+        Lead.objects.select_related("account").filter(
+            pk__in=by_id, stage__in=(LeadStage.NEW, LeadStage.RECYCLED)
+        )
     )
+    if not candidates:
+        return []
     calendar = BusinessCalendar.of(sla)
-    qualified = []
+    owners = routing.owners_for(candidates, now=now)
+    due = {
+        high: business_due(now, hours, calendar)
+        for high, hours in ((True, sla.response_hours_high_intent),
+                            (False, sla.response_hours_standard))
+    }  # fmt: skip
+    stamps, notes = {}, {}
     for lead in candidates:
         evaluation = by_id[lead.pk]
-        high_intent = evaluation.high_intent or lead.is_high_intent
-        hours = sla.response_hours_high_intent if high_intent else sla.response_hours_standard
-        owner = routing.owner_for(lead)
-        try:
-            lead_mark_mql(
-                lead=lead,
-                when=now,
-                note=f"Qualified under SLA {sla.label} and ICP {icp.label}: "
-                + " ".join(evaluation.reasons),
-                sla_version=sla,
-                icp_version=icp,
-                owner=owner,
-                is_high_intent=high_intent,
-                response_due_at=business_due(now, hours, calendar),
-            )
-        except TransitionError:
-            continue
-        if owner is not None:
-            notification_send(
-                recipient=owner,
-                title=f"New {'high-intent ' if high_intent else ''}MQL: {lead}",
-                body=f"{lead.title} at {lead.company}. Respond within {hours:g} business "
-                f"hour{'s' if hours != 1 else ''}.",
-                url=lead.get_absolute_url(),
-            )
-        qualified.append(lead)
+        lead.is_high_intent = evaluation.high_intent or lead.is_high_intent
+        owner = owners[lead.pk]
+        lead.owner = owner
+        stamps[lead.pk] = {
+            "owner_id": owner.pk if owner else None,
+            "sla_version_id": sla.pk,
+            "icp_version_id": icp.pk,
+            "is_high_intent": lead.is_high_intent,
+            "response_due_at": due[lead.is_high_intent],
+        }
+        notes[lead.pk] = f"Qualified under SLA {sla.label} and ICP {icp.label}: " + " ".join(
+            evaluation.reasons
+        )
+    moved = set(leads_mark_mql(stamps=stamps, when=now, notes=notes))
+    qualified = [lead for lead in candidates if lead.pk in moved]
+    messages = []
+    for lead in qualified:
+        hours = (
+            sla.response_hours_high_intent if lead.is_high_intent else sla.response_hours_standard
+        )
+        messages.append((
+            lead.owner,
+            f"New {'high-intent ' if lead.is_high_intent else ''}MQL: {lead}",
+            f"{lead.title} at {lead.company}. Respond within {hours:g} business "
+            f"hour{'s' if hours != 1 else ''}.",
+            lead.get_absolute_url(),
+        ))  # fmt: skip
+    notifications_send(messages)
     return qualified
 
 

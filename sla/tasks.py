@@ -23,6 +23,13 @@ def notification_email(notification_id: int):
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def notification_emails(notification_ids: list[int]):
+    """Email several notifications (a batch from routing or a sweep)."""
+    for notification_id in notification_ids:
+        notification_email.run(notification_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def leads_rescore(lead_ids: list[int]):
     """Score these leads under the versions in force and qualify those that
     meet the SLA. Idempotent (scoring is recomputed; qualification checks the

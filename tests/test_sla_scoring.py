@@ -237,3 +237,23 @@ def test_leads_without_any_persona_are_scored(db):
     scoring.leads_score([lead.pk], qualify=False)
     lead.refresh_from_db()
     assert lead.scored_at is not None and lead.persona is None
+
+
+def test_qualifying_many_leads_takes_a_fixed_number_of_queries(db, rep, manager):
+    make_sla(), make_icp()
+    team = make_team(manager=manager, members=[rep])
+    RoutingRule.objects.create(name="All", team=team)
+
+    def hand_raisers(n):
+        leads = [make_lead(title="Analyst") for _ in range(n)]
+        for lead in leads:
+            make_touchpoint(lead, type="demo_request", occurred_at=NOW)
+        return [lead.pk for lead in leads]
+
+    few, many = hand_raisers(2), hand_raisers(30)
+    with CaptureQueriesContext(connection) as small:
+        assert len(scoring.leads_score(few, now=NOW).qualified) == 2
+    with CaptureQueriesContext(connection) as large:
+        assert len(scoring.leads_score(many, now=NOW).qualified) == 30
+    assert len(large) == len(small)
+    assert rep.notifications.count() == 32
