@@ -224,11 +224,16 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # transport in a project-local folder, so the demo runs a real worker and beat
 # with nothing to install.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://"
+# Unacknowledged tasks of a worker that died come back after this many seconds
+# (Redis); the tasks are idempotent, so a redelivered duplicate is harmless.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+}
 if CELERY_BROKER_URL == "filesystem://":
     BROKER_DIR = STATE_DIR / "broker"
     for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
@@ -244,11 +249,14 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 25 * 60)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+SLA_RESCORE_CHUNK_SIZE = env_int("SLA_RESCORE_CHUNK_SIZE", 2000)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Synced into django-celery-beat's tables at beat start; edit them in the admin.
 CELERY_BEAT_SCHEDULE = {
     "beat-heartbeat": {"task": "config.tasks.beat_heartbeat", "schedule": 60.0},
     "response-clock-sweep": {"task": "sla.tasks.response_clock_sweep_run", "schedule": 60.0},
+    "rescore-jobs-resume": {"task": "sla.tasks.rescore_jobs_resume_run", "schedule": 60.0},
 }
 
 LOGGING = {

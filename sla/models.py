@@ -616,6 +616,7 @@ class RescoreLane(models.Model):
     last_lead_id = models.BigIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["job", "number"]

@@ -463,6 +463,25 @@ def rescore_lane_step(job_id: int, number: int, *, chunk_size: int = CHUNK_SIZE)
     return True
 
 
+def rescore_jobs_resume(*, stale_after: timedelta = timedelta(minutes=2)) -> int:
+    """Re-enqueue lanes of running jobs that made no progress for a while (a
+    worker died, or the broker lost the message). Beat runs this every
+    minute; a duplicate lane task is harmless (lanes are locked per chunk).
+    Returns how many lanes were re-enqueued."""
+    from sla.tasks import rescore_lane_run
+
+    stale = RescoreLane.objects.filter(
+        finished_at__isnull=True,
+        job__status=RescoreJob.Status.RUNNING,
+        updated_at__lte=timezone.now() - stale_after,
+    ).values_list("job_id", "number")
+    count = 0
+    for job_id, number in stale:
+        rescore_lane_run.delay(job_id, number)
+        count += 1
+    return count
+
+
 def rescore_job_latest() -> RescoreJob | None:
     return RescoreJob.objects.select_related("sla_version", "icp_version").first()
 

@@ -1,4 +1,5 @@
 from celery import shared_task
+from django.conf import settings
 from django.core.mail import send_mail
 from django.utils import timezone
 
@@ -47,7 +48,8 @@ def rescore_lane_run(job_id: int, lane: int):
     redelivered after its worker died continues from the lane's resume point."""
     from sla.scoring import rescore_lane_step
 
-    while rescore_lane_step(job_id, lane):
+    chunk_size = settings.SLA_RESCORE_CHUNK_SIZE
+    while rescore_lane_step(job_id, lane, chunk_size=chunk_size):
         pass
 
 
@@ -57,3 +59,11 @@ def response_clock_sweep_run():
     from sla.services import response_clock_sweep
 
     response_clock_sweep(now=timezone.now())
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def rescore_jobs_resume_run():
+    """Beat fires this every minute: pick up re-score lanes that stalled."""
+    from sla.scoring import rescore_jobs_resume
+
+    rescore_jobs_resume()
