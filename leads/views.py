@@ -21,6 +21,7 @@ from config.http import is_fragment
 from leads import forms, permissions, selectors, services
 from leads.csv_safety import csv_safe
 from leads.models import Account, Lead, Opportunity
+from sla.selectors import lead_latest_evaluation
 
 # --- The lead list ------------------------------------------------------------------
 
@@ -215,6 +216,7 @@ def _lead_page_context(request, lead, *, action="", form=None):
             "edit": permissions.can_edit_lead(user, lead),
         },
         "sla_status": selectors.SlaStatus.of(lead),
+        "evaluation": lead_latest_evaluation(lead),
         "duplicates": selectors.lead_duplicates(lead),
         "opportunities": list(lead.opportunities.select_related("account")),
     }

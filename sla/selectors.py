@@ -8,3 +8,60 @@ def notifications_unread_count(*, user) -> int:
 def notifications_for(*, user, limit: int | None = None):
     notifications = Notification.objects.for_user(user)
     return notifications[:limit] if limit else notifications
+
+
+def lead_latest_evaluation(lead):
+    """The lead's most recent score evaluation, with its versions and persona."""
+    from sla.models import ScoreEvaluation
+
+    return (
+        ScoreEvaluation.objects.select_related("sla_version", "icp_version", "persona")
+        .filter(lead=lead)
+        .order_by("-evaluated_at")
+        .first()
+    )
+
+
+def marketing_commitments(*, today=None) -> dict | None:
+    """Marketing's side of the SLA in force, this month so far: MQLs delivered
+    against the monthly commitment (with the pace to month end: the month's
+    volume if days keep their average), and the share of MQLs sales accepted
+    (accepted / (accepted + rejected)) against the minimum acceptance rate.
+
+    Counts come from stage-change rows (one GROUP BY query)."""
+    import calendar
+    from datetime import datetime, time
+
+    from django.db.models import Count, Q
+    from django.utils import timezone
+
+    from leads.models import LeadStageChange
+    from sla.versions import sla_in_force
+
+    sla = sla_in_force()
+    if sla is None:
+        return None
+    today = today or timezone.localdate()
+    start = datetime.combine(today.replace(day=1), time.min, timezone.get_current_timezone())
+    days_in_month = calendar.monthrange(today.year, today.month)[1]
+    counts = LeadStageChange.objects.filter(changed_at__gte=start).aggregate(
+        mqls=Count("lead", filter=Q(to_stage="mql"), distinct=True),
+        accepted=Count("id", filter=Q(from_stage="mql", to_stage="sal")),
+        rejected=Count("id", filter=Q(from_stage__in=["mql", "sal"], to_stage="rejected")),
+    )
+    decided = counts["accepted"] + counts["rejected"]
+    acceptance = round(100 * counts["accepted"] / decided) if decided else None
+    pace = round(counts["mqls"] * days_in_month / today.day)
+    return {
+        "sla": sla,
+        "month": today.replace(day=1),
+        "mqls": counts["mqls"],
+        "commitment": sla.mql_commitment_per_month,
+        "pace": pace,
+        "on_pace": pace >= sla.mql_commitment_per_month,
+        "accepted": counts["accepted"],
+        "rejected": counts["rejected"],
+        "acceptance_rate": acceptance,
+        "acceptance_target": sla.min_acceptance_rate,
+        "acceptance_ok": acceptance is None or acceptance >= sla.min_acceptance_rate,
+    }

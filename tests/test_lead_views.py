@@ -441,3 +441,18 @@ def test_manager_filters_to_their_team(client_for, manager, rep, make_user):
     body = client_for(manager).get(reverse("leads:lead_list"), {"owner": "team"}, headers=HTMX)
     assert mine.full_name in body.content.decode()
     assert "Elsewhere" not in body.content.decode()
+
+
+def test_lead_page_explains_the_score_and_links_the_persona(client_for, rep):
+    from sla.scoring import leads_score
+    from tests.sla_factories import make_icp, make_sla
+
+    make_sla(), make_icp()
+    lead = make_lead(title="IT Director", industry="software", owner=rep)
+    make_touchpoint(lead, type="webinar_attended")
+    leads_score([lead.pk], qualify=False)
+    body = client_for(rep).get(lead.get_absolute_url()).content.decode()
+    assert "Why 30" in body  # 15 fit (software) + 15 engagement
+    assert "Industry is one of software" in body
+    assert "content: 15.0 points after decay" in body
+    assert "Persona: <a" in body and "IT leader" in body
