@@ -16,6 +16,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from config import roles
+from leads.models import ContentAsset, TouchpointType
 from sla.models import (
     BehaviourCriterion,
     EngagementGroup,
@@ -257,6 +258,41 @@ SLA_SECTIONS = {
 }  # fmt: skip
 ICP_SECTIONS = {"Fit": ["max_fit_points"], "About": ["title"]}
 
+# What each field is called on the agreement's pages and in its diff: words a
+# non-engineer reads (the models keep Django's default verbose names).
+FIELD_LABELS = {
+    "title": "Title",
+    "changelog": "Changelog",
+    "mql_threshold": "MQL score threshold",
+    "required_seniority": "Required seniority",
+    "required_min_employees": "Minimum company size (employees)",
+    "required_segments": "Only these segments",
+    "behaviour_match": "Behavioural criteria a lead must meet",
+    "hand_raise_qualifies": "A demo or contact request qualifies the lead",
+    "decay_half_life_days": "Engagement half-life (days)",
+    "response_hours_high_intent": "First contact for high-intent leads (business hours)",
+    "response_hours_standard": "First contact for other MQLs (business hours)",
+    "calendar_time_zone": "Time zone of the business calendar",
+    "working_days": "Working days",
+    "day_starts": "Working day starts",
+    "day_ends": "Working day ends",
+    "holidays": "Holidays",
+    "notify_manager_on_breach": "Notify the manager at a breach",
+    "reassign_after_hours": "Reassign after a breach (business hours)",
+    "mql_commitment_per_month": "MQLs per month",
+    "mql_commitment_enterprise": "MQLs per month: Enterprise",
+    "mql_commitment_mid_market": "MQLs per month: Mid-market",
+    "mql_commitment_smb": "MQLs per month: SMB",
+    "min_acceptance_rate": "Minimum acceptance rate (%)",
+    "retro_amount_threshold": "Retrospective for closed deals above (USD)",
+    "retro_due_days": "Days to hold the retrospective",
+    "max_fit_points": "Maximum fit points",
+}
+
+
+def field_label(model, name: str) -> str:
+    return FIELD_LABELS.get(name) or str(model._meta.get_field(name).verbose_name).capitalize()
+
 
 def display_value(instance, field_name: str, value) -> str:
     field = instance._meta.get_field(field_name)
@@ -292,10 +328,10 @@ def version_diff(old, new) -> list[Change]:
             before = display_value(new, name, old_values.get(name)) if old else "—"
             after = display_value(new, name, new_values.get(name))
             if before != after:
-                label = str(new._meta.get_field(name).verbose_name).capitalize()
-                changes.append(Change(section, label, before, after))
+                changes.append(Change(section, field_label(new, name), before, after))
     for section, before_parts, after_parts in _parts(old, new):
-        for key in sorted(set(before_parts) | set(after_parts)):
+        # In the new version's order, then what it removed.
+        for key in [*after_parts, *(k for k in before_parts if k not in after_parts)]:
             before = before_parts.get(key, "—")
             after = after_parts.get(key, "—")
             if before != after:
@@ -325,8 +361,8 @@ def _parts(old, new):
 
         def criteria(version):
             return {
-                c.label: f"{c.min_count}+ of {', '.join(c.touchpoint_types)} in {c.within_days} days"
-                + (f" on {c.asset_kind or c.get_asset_stage_display()}" if c.asset_kind or c.asset_stage else "")
+                c.label: f"{c.min_count}+ of {_touchpoint_labels(c.touchpoint_types)} in {c.within_days} days"
+                + (f" on {_asset_kind_label(c.asset_kind) or c.get_asset_stage_display()}" if c.asset_kind or c.asset_stage else "")
                 for c in version.behaviour_criteria.all()
             } if version else {}  # fmt: skip
 
@@ -344,15 +380,32 @@ def _parts(old, new):
         )
 
     def personas(version):
-        return {
-            f"Persona “{p.name}”": (
-                f"{p.get_buying_role_display()}; titles with {', '.join(p.title_keywords)}; "
-                f"pains: {p.pain_points[:80]}"
-            )
-            for p in version.personas.all()
-        } if version else {}  # fmt: skip
+        """One entry per persona and field, so a changed objection shows as
+        that objection, not as a changed persona."""
+        entries = {}
+        for p in version.personas.all() if version else ():
+            for label, value in (
+                ("role", p.get_buying_role_display()),
+                ("title keywords", ", ".join(p.title_keywords)),
+                ("summary", p.summary),
+                ("pain points", p.pain_points),
+                ("value propositions", p.value_propositions),
+                ("proof points", p.proof_points),
+                ("objections", p.objections),
+            ):
+                entries[f"Persona “{p.name}”: {label}"] = value or "—"
+        return entries
 
     return [("Fit rules", fit(old), fit(new)), ("Personas", personas(old), personas(new))]
+
+
+def _touchpoint_labels(types) -> str:
+    labels = dict(TouchpointType.choices)
+    return " or ".join(str(labels.get(t, t)).lower() for t in types)
+
+
+def _asset_kind_label(kind: str) -> str:
+    return str(dict(ContentAsset.Kind.choices).get(kind, kind)).lower() if kind else ""
 
 
 def previous_version(version):
