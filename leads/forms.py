@@ -10,11 +10,13 @@ from leads.models import (
     Campaign,
     Channel,
     Competitor,
+    ContentAsset,
     FeedbackReason,
     LeadStage,
     Objection,
     Product,
     Segment,
+    TouchpointType,
 )
 from leads.permissions import managed_user_ids
 from leads.selectors import LEAD_SORTS, SlaStatus
@@ -183,6 +185,34 @@ class ActivityForm(forms.Form):
         value = self.cleaned_data.get("occurred_at")
         if value and value > timezone.now() + timedelta(minutes=5):
             raise forms.ValidationError("An activity cannot be in the future.")
+        return value
+
+
+class TouchpointForm(forms.Form):
+    type = forms.ChoiceField(choices=TouchpointType.choices, label="What happened")
+    occurred_at = forms.DateTimeField(
+        label="When",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    channel = forms.ChoiceField(
+        choices=[("", "From the campaign"), *Channel.choices], required=False
+    )
+    campaign = forms.ModelChoiceField(queryset=Campaign.objects.all(), required=False)
+    asset = forms.ModelChoiceField(
+        queryset=ContentAsset.objects.all(), required=False, label="Content asset"
+    )
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault(
+            "initial", {"occurred_at": timezone.localtime().replace(second=0, microsecond=0)}
+        )
+        super().__init__(*args, **kwargs)
+
+    def clean_occurred_at(self):
+        value = self.cleaned_data["occurred_at"]
+        if value > timezone.now() + timedelta(minutes=5):
+            raise forms.ValidationError("A touchpoint cannot be in the future.")
         return value
 
 

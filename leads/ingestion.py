@@ -91,7 +91,7 @@ def touchpoints_recorded(lead_ids: frozenset[int]) -> None:
     """Tell the rest of Accord that these leads have new touchpoints. Called
     once per batch after its transaction commits; sends the
     `leads.signals.touchpoints_recorded` signal, which the sla app connects to
-    so that it can enqueue re-scoring of these leads. Nothing is connected yet."""
+    to enqueue re-scoring of these leads."""
     signals.touchpoints_recorded.send(sender=Touchpoint, lead_ids=lead_ids)
 
 

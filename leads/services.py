@@ -32,6 +32,7 @@ from leads.models import (
     OpportunityStageChange,
     Product,
     Segment,
+    Touchpoint,
     company_domain_for,
     normalise_domain,
 )
@@ -451,6 +452,41 @@ def activity_log(
             first_contact_at=occurred_at
         )
     return activity
+
+
+@transaction.atomic
+def touchpoint_record(
+    *,
+    lead: Lead,
+    actor,
+    type: str,
+    occurred_at: datetime,
+    channel: str = "",
+    campaign: Campaign | None = None,
+    asset=None,
+    note: str = "",
+) -> Touchpoint:
+    """A touchpoint entered in Accord (e.g. a conversation at a trade show).
+    After commit its lead is re-scored, as for the API and imports."""
+    from leads.ingestion import touchpoints_recorded
+
+    permissions.require(
+        permissions.can_edit_lead(actor, lead), "You cannot record touchpoints on this lead."
+    )
+    if occurred_at > timezone.now() + timedelta(minutes=5):
+        raise TransitionError("A touchpoint cannot be in the future.")
+    touchpoint = Touchpoint.objects.create(
+        lead=lead,
+        type=type,
+        occurred_at=occurred_at,
+        channel=channel or (campaign.channel if campaign else ""),
+        campaign=campaign,
+        asset=asset,
+        properties={"note": note, "recorded_by": actor.get_username()} if note else {},
+        source=Touchpoint.Source.UI,
+    )
+    transaction.on_commit(lambda: touchpoints_recorded(frozenset({lead.pk})), robust=True)
+    return touchpoint
 
 
 @transaction.atomic

@@ -18,6 +18,7 @@ urlpatterns = [
     path("leads/<int:pk>/activity/", views.lead_activity, name="lead_activity"),
     path("leads/<int:pk>/feedback/", views.lead_feedback, name="lead_feedback"),
     path("leads/<int:pk>/assign/", views.lead_assign, name="lead_assign"),
+    path("leads/<int:pk>/touchpoint/", views.lead_touchpoint, name="lead_touchpoint"),
     path("feedback/", views.feedback_report, name="feedback_report"),
     path("accounts/", views.account_list, name="account_list"),
     path("accounts/<int:pk>/", views.account_detail, name="account_detail"),

@@ -185,6 +185,7 @@ LEAD_ACTIONS = {
     "activity": (forms.ActivityForm, "Log activity"),
     "feedback": (forms.LeadFeedbackForm, "Add feedback"),
     "assign": (forms.AssignForm, "Reassign"),
+    "touchpoint": (forms.TouchpointForm, "Record a touchpoint"),
 }
 
 
@@ -214,6 +215,7 @@ def _lead_page_context(request, lead, *, action="", form=None):
             "feedback": can_work,
             "assign": permissions.can_assign_lead(user, lead),
             "edit": permissions.can_edit_lead(user, lead),
+            "touchpoint": permissions.can_edit_lead(user, lead),
         },
         "sla_status": selectors.SlaStatus.of(lead),
         "evaluation": lead_latest_evaluation(lead),
@@ -393,6 +395,21 @@ def lead_feedback(request, pk):
         return _lead_action_refused(request, lead, error, action="feedback", form=form)
     return _lead_action_done(
         request, lead, "Feedback recorded; marketing sees it on the feedback page."
+    )
+
+
+@require_http_methods(["POST"])
+def lead_touchpoint(request, pk):
+    lead = get_object_or_404(Lead, pk=pk)
+    form = forms.TouchpointForm(request.POST)
+    if not form.is_valid():
+        return _lead_form_invalid(request, lead, "touchpoint", form)
+    try:
+        touchpoint = services.touchpoint_record(lead=lead, actor=request.user, **form.cleaned_data)
+    except services.TransitionError as error:
+        return _lead_action_refused(request, lead, error, action="touchpoint", form=form)
+    return _lead_action_done(
+        request, lead, f"{touchpoint.get_type_display()} recorded; the score updates in a moment."
     )
 
 

@@ -456,3 +456,37 @@ def test_lead_page_explains_the_score_and_links_the_persona(client_for, rep):
     assert "Industry is one of software" in body
     assert "content: 15.0 points after decay" in body
     assert "Persona: <a" in body and "IT leader" in body
+
+
+def test_marketing_records_a_touchpoint_and_the_lead_is_rescored_after_commit(
+    client_for, marketer, django_capture_on_commit_callbacks
+):
+    from leads.signals import touchpoints_recorded
+
+    lead = make_lead()
+    seen = []
+    touchpoints_recorded.connect(lambda sender, lead_ids, **kw: seen.append(lead_ids), weak=False,
+                                 dispatch_uid="test-seen")  # fmt: skip
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client_for(marketer).post(
+                reverse("leads:lead_touchpoint", args=[lead.pk]),
+                {"type": "event_attended", "occurred_at": "2026-01-05T10:00", "note": "Booth chat"},
+                headers=HTMX,
+            )
+    finally:
+        touchpoints_recorded.disconnect(dispatch_uid="test-seen")
+    assert "Event attended recorded" in response.content.decode()
+    assert lead.touchpoints.get().source == "ui"
+    assert seen == [frozenset({lead.pk})]
+
+
+def test_a_touchpoint_in_the_future_is_refused_in_place(client_for, marketer):
+    lead = make_lead()
+    response = client_for(marketer).post(
+        reverse("leads:lead_touchpoint", args=[lead.pk]),
+        {"type": "chat", "occurred_at": "2099-01-01T10:00"},
+        headers=HTMX,
+    )
+    assert "cannot be in the future" in response.content.decode()
+    assert not lead.touchpoints.exists()
