@@ -1,0 +1,3 @@
+"""Shared goals, rollup tables and stored attribution results."""
+
+__all__: list[str] = []

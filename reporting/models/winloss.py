@@ -1,0 +1,3 @@
+"""Win/loss retrospectives, their decision drivers and action items."""
+
+__all__: list[str] = []
