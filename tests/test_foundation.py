@@ -165,3 +165,18 @@ def test_not_found_page_uses_layout(client_for, rep):
     assert response.status_code == 404
     assert b"Page not found" in response.content
     assert b'aria-label="Main"' in response.content
+
+
+def test_repeated_wrong_passwords_lock_the_login_with_a_clear_message(client, rep, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(reverse("login"), {"username": "ray", "password": "wrong"})
+    response = client.post(reverse("login"), {"username": "ray", "password": PASSWORD})
+    assert response.status_code == 429
+    assert "Too many failed attempts" in response.content.decode()
+    assert client.get(reverse("home")).status_code == 302  # still not logged in
+
+
+def test_server_timing_header_counts_queries(client_for, rep):
+    response = client_for(rep).get(reverse("home"))
+    timing = response["Server-Timing"]
+    assert timing.startswith("app;dur=") and 'desc="queries=' in timing
