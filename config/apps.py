@@ -14,6 +14,12 @@ class ConfigConfig(AppConfig):
         # Permissions of models added by later migrations reach the role groups.
         post_migrate.connect(roles.sync_after_migrate, dispatch_uid="accord-roles-sync")
 
+        from django.contrib import admin
+
+        from config.admin import users_and_groups_audited
+
+        users_and_groups_audited(admin.site)
+
 
 class AccordAdminConfig(AdminConfig):
     default_site = "config.admin.AccordAdminSite"

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from config import views as config_views
 from reporting import views as reporting_views
 
 urlpatterns = [
@@ -21,5 +22,6 @@ urlpatterns = [
     path("notifications/", include("sla.notification_urls")),
     path("", include("leads.urls")),
     path("api/v1/", include("leads.api_urls")),
+    path("audit/", config_views.audit_log, name="audit_log"),
     path("admin/", admin.site.urls),
 ]

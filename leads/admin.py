@@ -1,11 +1,11 @@
 from django.contrib import admin, messages
-from django.utils import timezone
 
+from config.audit import AuditedAdmin
 from leads import models
 
 
 @admin.register(models.Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("name", "region", "manager")
     list_filter = ("region",)
     search_fields = ("name", "manager__username", "manager__last_name")
@@ -13,7 +13,7 @@ class TeamAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.TeamMembership)
-class TeamMembershipAdmin(admin.ModelAdmin):
+class TeamMembershipAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("user", "team", "capacity", "is_away")
     list_filter = ("team", "is_away")
     list_editable = ("capacity", "is_away")
@@ -29,7 +29,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("name", "domain", "industry", "segment", "employees", "country", "owner")
     list_filter = ("segment", "industry", "country", "region")
     search_fields = ("name", "domain", "external_id")
@@ -43,7 +43,7 @@ class CampaignSpendInline(admin.TabularInline):
 
 
 @admin.register(models.Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("name", "channel", "starts_on", "ends_on", "budget")
     list_filter = ("channel",)
     search_fields = ("name", "description")
@@ -59,7 +59,7 @@ class ContentAssetAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Lead)
-class LeadAdmin(admin.ModelAdmin):
+class LeadAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("email", "first_name", "last_name", "company", "stage", "score", "owner")
     list_filter = ("stage", "segment", "source_channel", "is_high_intent")
     search_fields = ("email", "first_name", "last_name", "company")
@@ -86,7 +86,7 @@ class ActivityAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Opportunity)
-class OpportunityAdmin(admin.ModelAdmin):
+class OpportunityAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("name", "account", "stage", "amount", "owner", "closed_on")
     list_filter = ("stage", "is_marketing_sourced", "source_channel", "product")
     search_fields = ("name", "account__name", "external_id")
@@ -109,7 +109,7 @@ class ObjectionAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.FeedbackReason)
-class FeedbackReasonAdmin(admin.ModelAdmin):
+class FeedbackReasonAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("label", "code", "applies_to", "is_active", "position")
     list_filter = ("is_active",)
     list_editable = ("is_active", "position")
@@ -149,7 +149,7 @@ class ImportJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(AuditedAdmin, admin.ModelAdmin):
     """Keys are created here (the key is shown once, in a message) and revoked
     with the action; only a hash is stored."""
 
@@ -178,5 +178,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected API keys")
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-        self.message_user(request, f"{count} key(s) revoked.")
+        from leads.api_keys import api_key_revoke
+
+        keys = list(queryset.filter(revoked_at__isnull=True))
+        for api_key in keys:
+            api_key_revoke(api_key=api_key, actor=request.user)
+        self.message_user(request, f"{len(keys)} key(s) revoked.")

@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from config.audit import audit_record
 from leads.models import ApiKey, ApiKeyUsage
 
 KEY_PREFIX = "acc_"
@@ -25,12 +26,17 @@ def api_key_create(*, name: str, created_by=None, rate_limit_per_minute: int = 1
         created_by=created_by,
         rate_limit_per_minute=rate_limit_per_minute,
     )
+    audit_record(actor=created_by, action="api_key.create", obj=api_key)
     return api_key, raw_key
 
 
-def api_key_revoke(*, api_key: ApiKey) -> None:
+def api_key_revoke(*, api_key: ApiKey, actor=None) -> None:
     """Idempotent: a revoked key keeps its first revocation time."""
-    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    if revoked:
+        audit_record(actor=actor, action="api_key.revoke", obj=api_key)
 
 
 def api_key_authenticate(raw_key: str) -> ApiKey | None:

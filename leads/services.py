@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.audit import audit_bulk, audit_record
 from leads import permissions
 from leads.models import (
     Account,
@@ -112,6 +113,7 @@ def _lead_transition(
             f"{', '.join(LeadStage(s).label for s in sources)} leads can be."
         )
     when = when or timezone.now()
+    sources_stage = locked.stage
     LeadStageChange.objects.create(
         lead=locked,
         from_stage=locked.stage,
@@ -126,6 +128,12 @@ def _lead_transition(
         setattr(locked, field, value)
     locked.version += 1
     locked.save(update_fields=[*updates, "version", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=f"lead.{name}",
+        obj=locked,
+        changes={"stage": [sources_stage, target], **({"reason": reason.code} if reason else {})},
+    )
     # The caller's instance reflects the new state too.
     lead.__dict__.update({k: getattr(locked, k) for k in [*updates, "version"]})
     return locked
@@ -209,6 +217,12 @@ def leads_mark_mql(*, stamps: dict[int, dict], when: datetime, notes: dict[int, 
             """,
             [target, when, when, when, *params],
         )
+    audit_bulk(
+        actor=None,
+        action="lead.mark_mql",
+        model=Lead,
+        rows=[(pk, f"lead {pk}", {"stage": [current[pk], target], **stamps[pk]}) for pk in ids],
+    )
     LeadStageChange.objects.bulk_create(
         LeadStageChange(
             lead_id=pk,
@@ -392,6 +406,12 @@ def lead_convert(
         note=f"Converted from lead {lead}.",
         changed_at=when,
     )
+    audit_record(
+        actor=actor,
+        action="opportunity.create",
+        obj=opportunity,
+        changes={"source_lead": lead.pk, "amount": str(amount)},
+    )
     return opportunity
 
 
@@ -401,6 +421,12 @@ def lead_assign(*, lead: Lead, actor, owner) -> Lead:
     from sla.services import notification_send
 
     permissions.require(permissions.can_assign_lead(actor, lead), "You cannot reassign this lead.")
+    audit_record(
+        actor=actor,
+        action="lead.assign",
+        obj=lead,
+        changes={"owner": [lead.owner_id, owner.pk if owner else None]},
+    )
     Lead.objects.filter(pk=lead.pk).update(owner=owner, updated_at=timezone.now())
     lead.owner = owner
     if owner is not None and owner != actor:
@@ -610,6 +636,7 @@ def lead_upsert(
 def lead_update(*, lead: Lead, actor, data: dict) -> Lead:
     """Correct a lead's contact and company data (not its stage)."""
     permissions.require(permissions.can_edit_lead(actor, lead), "You cannot edit this lead.")
+    before = {field: getattr(lead, field) for field in LEAD_DATA_FIELDS}
     for field in LEAD_DATA_FIELDS:
         if field in data:
             setattr(lead, field, data[field] if data[field] is not None else "")
@@ -619,6 +646,13 @@ def lead_update(*, lead: Lead, actor, data: dict) -> Lead:
     if lead.account_id is None:
         lead.account = account_match(email=lead.email, company_domain=lead.company_domain)
     lead.save()
+    changed = {
+        field: [before[field], getattr(lead, field)]
+        for field in LEAD_DATA_FIELDS
+        if before[field] != getattr(lead, field)
+    }
+    if changed:
+        audit_record(actor=actor, action="lead.edit", obj=lead, changes=changed)
     return lead
 
 
@@ -682,6 +716,14 @@ def opportunity_move(
         actor=actor,
         note=note or loss_note,
         changed_at=when,
+    )
+    audit_record(
+        actor=actor,
+        action="opportunity.move",
+        obj=locked,
+        changes={"stage": [locked.stage, to_stage]}
+        | ({"amount": [str(locked.amount), str(amount)]} if amount is not None else {})
+        | ({"loss_reason": loss_reason.code} if loss_reason else {}),
     )
     for field, value in updates.items():
         setattr(locked, field, value)

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from config.audit import AuditedAdmin
 from sla import models
 
 
@@ -70,7 +71,7 @@ class PersonaAdmin(ReadOnlyWhenNotDraft, admin.ModelAdmin):
 
 
 @admin.register(models.RoutingRule)
-class RoutingRuleAdmin(admin.ModelAdmin):
+class RoutingRuleAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("position", "name", "team", "segments", "regions", "industries", "is_active")
     list_editable = ("is_active",)
     list_filter = ("is_active", "team")
@@ -79,7 +80,7 @@ class RoutingRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.RoutingSettings)
-class RoutingSettingsAdmin(admin.ModelAdmin):
+class RoutingSettingsAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("__str__",)
     autocomplete_fields = ("default_owner",)
 

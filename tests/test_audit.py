@@ -1,0 +1,67 @@
+"""The audit log: who changed what, readable by RevOps admins only."""
+
+import pytest
+from django.urls import reverse
+
+from config.models import AuditEntry
+from leads import services
+from leads.api_keys import api_key_create, api_key_revoke
+from leads.models import LeadStage
+from tests.factories import make_lead, make_opportunity, reason
+
+pytestmark = pytest.mark.usefixtures("taxonomy")
+
+
+def test_lead_and_deal_changes_are_audited(rep):
+    lead = make_lead(stage=LeadStage.MQL, owner=rep)
+    services.lead_accept(lead=lead, actor=rep)
+    services.lead_update(lead=lead, actor=rep, data={"title": "CIO"})
+    deal = make_opportunity(owner=rep, stage="proposal")
+    services.opportunity_move(
+        opportunity=deal, actor=rep, to_stage="lost", loss_reason=reason("price")
+    )
+    actions = list(AuditEntry.objects.order_by("id").values_list("action", "actor__username"))
+    assert actions == [("lead.accept", "ray"), ("lead.edit", "ray"), ("opportunity.move", "ray")]
+    move = AuditEntry.objects.get(action="opportunity.move")
+    assert move.changes["stage"] == ["proposal", "lost"] and move.changes["loss_reason"] == "price"
+
+
+def test_api_keys_are_audited(revops):
+    api_key, _ = api_key_create(name="Forms", created_by=revops)
+    api_key_revoke(api_key=api_key, actor=revops)
+    api_key_revoke(api_key=api_key, actor=revops)  # already revoked: nothing new
+    assert list(AuditEntry.objects.values_list("action", flat=True).order_by("id")) == [
+        "api_key.create",
+        "api_key.revoke",
+    ]
+
+
+def test_admin_changes_to_users_are_audited(client_for, revops, rep):
+    client = client_for(revops)
+    response = client.post(
+        reverse("admin:auth_user_change", args=[rep.pk]),
+        {"username": "ray", "first_name": "Raymond", "last_name": "", "email": rep.email,
+         "is_active": "on", "groups": [g.pk for g in rep.groups.all()],
+         "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
+         "initial-date_joined_0": "2026-01-01", "initial-date_joined_1": "00:00:00"},
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    entry = AuditEntry.objects.get(action="admin.change")
+    assert entry.actor == revops and entry.object_repr == "ray"
+
+
+@pytest.mark.parametrize("fixture_name, status", [("marketer", 403), ("rep", 403), ("revops", 200)])
+def test_audit_page_is_for_revops_admins(request, client_for, fixture_name, status):
+    user = request.getfixturevalue(fixture_name)
+    response = client_for(user).get(reverse("audit_log"))
+    assert response.status_code == status
+
+
+def test_audit_page_filters_in_place(client_for, revops, rep):
+    lead = make_lead(stage=LeadStage.MQL, owner=rep, first_name="Zed")
+    services.lead_accept(lead=lead, actor=rep)
+    response = client_for(revops).get(
+        reverse("audit_log"), {"type": "leads.lead", "q": "Zed"}, headers={"HX-Request": "true"}
+    )
+    body = response.content.decode()
+    assert "<html" not in body and "lead.accept" in body
