@@ -20,6 +20,7 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("notifications/", include("sla.notification_urls")),
+    path("agreement/", include("sla.urls")),
     path("", include("leads.urls")),
     path("api/v1/", include("leads.api_urls")),
     path("audit/", config_views.audit_log, name="audit_log"),

@@ -362,7 +362,7 @@ def _parts(old, new):
         def criteria(version):
             return {
                 c.label: f"{c.min_count}+ of {_touchpoint_labels(c.touchpoint_types)} in {c.within_days} days"
-                + (f" on {_asset_kind_label(c.asset_kind) or c.get_asset_stage_display()}" if c.asset_kind or c.asset_stage else "")
+                + (f" on {_asset_kind_label(c.asset_kind) or c.get_asset_stage_display().lower() + ' assets'}" if c.asset_kind or c.asset_stage else "")
                 for c in version.behaviour_criteria.all()
             } if version else {}  # fmt: skip
 
