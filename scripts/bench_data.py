@@ -2,10 +2,13 @@
 """Generate a reproducible benchmark data set with PostgreSQL's COPY.
 
     .venv/bin/python scripts/bench_data.py [--scale 1.0] [--database accord_bench] [--fresh]
+        [--opportunities N] [--open-deal-share S]
 
 At scale 1: 20,000 accounts, 200,000 leads, 2,000,000 touchpoints and
-30,000 opportunities, with the demo's people, products, campaigns and
-content. The same scale and seed give the same rows. The database (default
+30,000 opportunities (30% open; --opportunities and --open-deal-share
+change that, e.g. 40000 and 0.75 for 30,000 open deals), with the demo's
+people, products, campaigns and content. The same arguments and seed give
+the same rows. The database (default
 accord_bench on the server of $BENCH_DATABASE_URL, else
 postgresql://postgres@127.0.0.1:5432) is created and migrated first;
 --fresh drops it before. Never point it at a database you care about.
@@ -79,6 +82,10 @@ def main():
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--database", default="accord_bench")
     parser.add_argument("--fresh", action="store_true", help="Drop the database first.")
+    parser.add_argument("--opportunities", type=int, help="Deals (default 30,000 × scale).")
+    parser.add_argument(
+        "--open-deal-share", type=float, help="Share of deals in open stages (default 0.3)."
+    )
     args = parser.parse_args()
     started = time.monotonic()
     url = database_prepare(args.database, args.fresh)
@@ -89,11 +96,13 @@ def main():
     import django
 
     django.setup()
-    generate(url, args.scale)
+    generate(url, args.scale, opportunities=args.opportunities, open_share=args.open_deal_share)
     print(f"Benchmark data at scale {args.scale} in {time.monotonic() - started:.0f} s ({url}).")
 
 
-def generate(url: str, scale: float) -> None:
+def generate(
+    url: str, scale: float, *, opportunities: int | None = None, open_share: float | None = None
+) -> None:
     from config.demo import demo_users_create
     from leads import demo
     from leads.models import Campaign, ContentAsset, Lead, Product
@@ -118,7 +127,7 @@ def generate(url: str, scale: float) -> None:
     n_accounts = int(20_000 * scale)
     n_leads = int(200_000 * scale)
     n_touch_per_lead = 10
-    n_opps = int(30_000 * scale)
+    n_opps = opportunities if opportunities is not None else int(30_000 * scale)
 
     with psycopg.connect(url) as conn:
         t = time.monotonic()
@@ -229,6 +238,12 @@ def generate(url: str, scale: float) -> None:
         t = time.monotonic()
         opp_stages = (("discovery", 10), ("demo", 8), ("proposal", 7), ("negotiation", 5),
                       ("won", 40), ("lost", 30))  # fmt: skip
+        if open_share is not None:  # keep each group's proportions, rescale the groups
+            opp_stages = tuple(
+                (stage, weight * (open_share / 30 if stage not in ("won", "lost")
+                                  else (1 - open_share) / 70))
+                for stage, weight in opp_stages
+            )  # fmt: skip
         opp_values, opp_weights = zip(*opp_stages, strict=True)
         converted = [m for m in lead_meta if m[1] in ("opportunity", "customer")]
 
