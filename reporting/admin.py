@@ -1,0 +1,85 @@
+from django.contrib import admin
+from django.utils import timezone
+
+from config.audit import AuditedAdmin
+from reporting import models
+
+# --- Win/loss retrospectives -----------------------------------------------------------
+
+
+@admin.register(models.DriverCategory)
+class DriverCategoryAdmin(AuditedAdmin, admin.ModelAdmin):
+    list_display = ("name", "code", "position", "is_active")
+    list_editable = ("position", "is_active")
+    prepopulated_fields = {"code": ("name",)}
+    search_fields = ("name", "description")
+
+
+def _closed_at_stamp(item) -> None:
+    """Done and dropped items carry the time they closed (a constraint)."""
+    if item.is_open:
+        item.closed_at = None
+    elif item.closed_at is None:
+        item.closed_at = timezone.now()
+
+
+class RetrospectiveParticipantInline(admin.TabularInline):
+    model = models.RetrospectiveParticipant
+    extra = 0
+    raw_id_fields = ("user",)
+
+
+class DecisionDriverInline(admin.TabularInline):
+    model = models.DecisionDriver
+    extra = 0
+
+
+class ActionItemInline(admin.StackedInline):
+    model = models.ActionItem
+    fk_name = "retrospective"
+    extra = 0
+    raw_id_fields = ("owner", "sla_version", "icp_version", "persona", "campaign", "content_asset")
+    readonly_fields = ("closed_by_sla_version", "closed_by_icp_version", "closed_at")
+
+
+@admin.register(models.Retrospective)
+class RetrospectiveAdmin(AuditedAdmin, admin.ModelAdmin):
+    list_display = ("opportunity", "outcome", "loss_type", "competitor", "held_on")
+    list_filter = ("outcome", "loss_type", "pitch_match", "competitor")
+    search_fields = ("opportunity__name", "opportunity__account__name", "learnings")
+    raw_id_fields = ("opportunity", "campaign", "created_by")
+    date_hierarchy = "held_on"
+    inlines = [RetrospectiveParticipantInline, DecisionDriverInline, ActionItemInline]
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is models.ActionItem:
+            for item_form in formset.forms:
+                if item_form.has_changed() and not item_form.cleaned_data.get("DELETE"):
+                    _closed_at_stamp(item_form.instance)
+        super().save_formset(request, form, formset, change)
+
+
+@admin.register(models.DecisionDriver)
+class DecisionDriverAdmin(AuditedAdmin, admin.ModelAdmin):
+    list_display = ("retrospective", "category", "sentiment")
+    list_filter = ("category", "sentiment", "retrospective__outcome")
+    raw_id_fields = ("retrospective",)
+
+
+@admin.register(models.ActionItem)
+class ActionItemAdmin(AuditedAdmin, admin.ModelAdmin):
+    list_display = ("title", "target_kind", "owner", "due_on", "status", "closed_at")
+    list_filter = ("status", "target_kind")
+    search_fields = ("title", "description", "target_note")
+    raw_id_fields = (
+        "retrospective", "owner", "sla_version", "icp_version", "persona", "campaign",
+        "content_asset", "created_by",
+    )  # fmt: skip
+    readonly_fields = ("closed_by_sla_version", "closed_by_icp_version", "closed_at")
+
+    def save_model(self, request, obj, form, change):
+        _closed_at_stamp(obj)
+        super().save_model(request, obj, form, change)
+
+
+# --- end of win/loss ---------------------------------------------------------------------
