@@ -15,11 +15,12 @@ PYTHON := $(shell for c in python3.14 python3.13 python3.12 python3 \
 	done)
 endif
 
-.PHONY: demo test lint format lock clean-demo help
+.PHONY: demo test bench lint format lock help
 
 help:
 	@echo "make demo   run Accord with demo data at http://127.0.0.1:8000"
 	@echo "make test   run the whole test suite (lint, migrations check, tests)"
+	@echo "make bench  benchmark at scale (BENCH_ARGS=\"--scale 0.1\"), report in bench-report/"
 	@echo "make lock   re-resolve requirements.lock from pyproject.toml"
 
 $(BIN)/.installed: pyproject.toml requirements.lock
@@ -36,6 +37,10 @@ test: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py makemigrations --check --dry-run
 	DEBUG=$${DEBUG:-1} $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Needs the machine's PostgreSQL and Redis (BENCH_DATABASE_URL, BENCH_BROKER_URL).
+bench: $(BIN)/.installed
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check --fix .
