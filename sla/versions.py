@@ -16,6 +16,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from config import roles
+from config.audit import audit_record
 from leads.models import ContentAsset, TouchpointType
 from sla.models import (
     BehaviourCriterion,
@@ -86,6 +87,7 @@ def sla_draft_create(*, actor, based_on: SlaVersion | None = None, title: str = 
         )
         draft.working_days = [0, 1, 2, 3, 4]
         draft.save()
+        audit_record(actor=actor, action="sla.draft", obj=draft)
         return draft
     draft = SlaVersion(
         **_copy_fields(source),
@@ -115,6 +117,7 @@ def sla_draft_create(*, actor, based_on: SlaVersion | None = None, title: str = 
         BehaviourCriterion(version=draft, **_copy_fields(criterion, exclude=("version",)))
         for criterion in source.behaviour_criteria.all()
     )
+    audit_record(actor=actor, action="sla.draft", obj=draft, changes={"based_on": source.label})
     return draft
 
 
@@ -140,7 +143,17 @@ def icp_draft_create(*, actor, based_on: IcpVersion | None = None, title: str = 
             Persona(version=draft, **_copy_fields(persona, exclude=("version",)))
             for persona in source.personas.all()
         )
+    audit_record(
+        actor=actor,
+        action="icp.draft",
+        obj=draft,
+        changes={"based_on": source.label} if source else {},
+    )
     return draft
+
+
+def _kind(version) -> str:
+    return "sla" if isinstance(version, SlaVersion) else "icp"
 
 
 def require_draft(version) -> None:
@@ -156,10 +169,17 @@ def version_update(*, version, actor, data: dict):
     if not can_draft(actor):
         raise PermissionDenied("You cannot edit the agreement.")
     require_draft(version)
+    changes = {
+        field: [getattr(version, field), value]
+        for field, value in data.items()
+        if getattr(version, field) != value
+    }
     for field, value in data.items():
         setattr(version, field, value)
     version.full_clean()
     version.save()
+    if changes:
+        audit_record(actor=actor, action=f"{_kind(version)}.edit", obj=version, changes=changes)
     return version
 
 
@@ -169,6 +189,7 @@ def version_discard(*, version, actor) -> None:
     if not can_draft(actor):
         raise PermissionDenied("You cannot discard drafts.")
     require_draft(version)
+    audit_record(actor=actor, action=f"{_kind(version)}.discard", obj=version)
     version.delete()
 
 
@@ -202,6 +223,12 @@ def version_publish(*, version, actor, changelog: str = "", closes_actions=()):
         published_at=now,
         published_by=actor,
         changelog=version.changelog,
+    )
+    audit_record(
+        actor=actor,
+        action=f"{_kind(version)}.publish",
+        obj=version,
+        changes={"changelog": version.changelog},
     )
     if closes_actions:
         _link_closed_actions(version, closes_actions)

@@ -65,3 +65,16 @@ def test_audit_page_filters_in_place(client_for, revops, rep):
     )
     body = response.content.decode()
     assert "<html" not in body and "lead.accept" in body
+
+
+def test_agreement_drafts_edits_and_publishing_are_audited(revops):
+    from sla import versions
+    from tests.sla_factories import make_icp, make_sla
+
+    make_sla(), make_icp()
+    draft = versions.sla_draft_create(actor=revops)
+    versions.version_update(version=draft, actor=revops, data={"mql_threshold": 45})
+    versions.version_publish(version=draft, actor=revops, changelog="Lower the bar.")
+    entries = list(AuditEntry.objects.order_by("id").values_list("action", "changes"))
+    assert [action for action, _ in entries] == ["sla.draft", "sla.edit", "sla.publish"]
+    assert entries[1][1] == {"mql_threshold": [50, 45]}
