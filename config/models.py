@@ -52,3 +52,14 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return f"{self.actor or 'system'} {self.action} {self.object_repr}"
+
+
+class SweepState(models.Model):
+    """How far a sweep has looked (e.g. touchpoints created up to this time
+    have been checked for scoring)."""
+
+    name = models.CharField(max_length=50, unique=True)
+    upto = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.name} up to {self.upto:%Y-%m-%d %H:%M:%S}"

@@ -269,6 +269,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Fail fast when the broker is down: the request that committed the work
+# answers, and a sweep sends the task later (config/queue.py).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 SLA_RESCORE_CHUNK_SIZE = env_int("SLA_RESCORE_CHUNK_SIZE", 2000)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Synced into django-celery-beat's tables at beat start; edit them in the admin.
@@ -276,6 +285,12 @@ CELERY_BEAT_SCHEDULE = {
     "beat-heartbeat": {"task": "config.tasks.beat_heartbeat", "schedule": 60.0},
     "response-clock-sweep": {"task": "sla.tasks.response_clock_sweep_run", "schedule": 60.0},
     "rescore-jobs-resume": {"task": "sla.tasks.rescore_jobs_resume_run", "schedule": 60.0},
+    "scoring-sweep": {"task": "sla.tasks.scoring_sweep_run", "schedule": 120.0},
+    "notification-emails-sweep": {
+        "task": "sla.tasks.notification_emails_sweep_run",
+        "schedule": 120.0,
+    },
+    "import-jobs-sweep": {"task": "leads.tasks.import_jobs_sweep_run", "schedule": 180.0},
 }
 
 LOGGING = {

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.queue import enqueue_on_commit
 from leads import permissions
 from leads.importing import (
     CsvTable,
@@ -189,7 +190,7 @@ def import_job_start(*, job: ImportJob, actor) -> ImportJob:
     job.failure = ""
     job.started_at = job.finished_at = None
     job.save()
-    import_run.delay_on_commit(job.pk)
+    enqueue_on_commit(import_run, job.pk)
     return job
 
 

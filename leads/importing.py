@@ -1667,7 +1667,8 @@ class _TouchpointImporter(_Importer):
             transaction.on_commit(
                 functools.partial(
                     signals.touchpoints_recorded.send, sender=Touchpoint, lead_ids=lead_ids
-                )
+                ),
+                robust=True,
             )
         return outcome
 

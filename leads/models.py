@@ -534,6 +534,8 @@ class Touchpoint(models.Model):
             models.Index(fields=["lead", "-occurred_at"], name="touchpoint_lead_time_idx"),
             models.Index(fields=["campaign", "occurred_at"], name="touchpoint_campaign_idx"),
             models.Index(fields=["occurred_at"], name="touchpoint_time_idx"),
+            # The scoring sweep reads recent arrivals.
+            models.Index(fields=["created_at"], name="touchpoint_created_idx"),
         ]
 
     def __str__(self):

@@ -645,6 +645,8 @@ class Notification(models.Model):
     url = models.CharField(max_length=500, blank=True, help_text="Where the notification leads.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    email_wanted = models.BooleanField(default=False)
+    emailed_at = models.DateTimeField(null=True, blank=True)
 
     objects = NotificationQuerySet.as_manager()
 
@@ -657,6 +659,11 @@ class Notification(models.Model):
                 condition=models.Q(read_at__isnull=True),
             ),
             models.Index(fields=["recipient", "-created_at"], name="notification_recipient_idx"),
+            models.Index(
+                fields=["created_at"],
+                name="notification_email_due_idx",
+                condition=models.Q(email_wanted=True, emailed_at__isnull=True),
+            ),
         ]
 
     def __str__(self):

@@ -27,6 +27,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
+from config.queue import enqueue, enqueue_on_commit
 from leads.models import Lead, LeadStage, TouchpointType
 from sla.models import (
     FitRule,
@@ -403,7 +404,7 @@ def rescore_job_create(*, lanes: int = 2) -> RescoreJob | None:
     )
     RescoreLane.objects.bulk_create(RescoreLane(job=job, number=n) for n in range(lanes))
     for number in range(lanes):
-        rescore_lane_run.delay_on_commit(job.pk, number)
+        enqueue_on_commit(rescore_lane_run, job.pk, number)
     return job
 
 
@@ -477,9 +478,49 @@ def rescore_jobs_resume(*, stale_after: timedelta = timedelta(minutes=2)) -> int
     ).values_list("job_id", "number")
     count = 0
     for job_id, number in stale:
-        rescore_lane_run.delay(job_id, number)
-        count += 1
+        count += enqueue(rescore_lane_run, job_id, number)
     return count
+
+
+SCORING_SWEEP_GRACE = timedelta(minutes=1)
+SCORING_SWEEP_OVERLAP = timedelta(minutes=5)
+
+
+def unscored_touchpoints_sweep(*, now: datetime | None = None) -> int:
+    """Find open leads with touchpoints created after they were last scored,
+    among touchpoints created since the previous sweep (minus an overlap, and
+    leaving the last minute to the tasks already on their way), and enqueue
+    their re-scoring. Moves its watermark only when the tasks were sent.
+    Safe to run twice. Returns how many leads it enqueued."""
+    from django.db.models import Max
+    from django.db.models.functions import Coalesce
+
+    from config.models import SweepState
+    from leads.models import Touchpoint
+    from sla.tasks import leads_rescore
+
+    now = now or timezone.now()
+    upto = now - SCORING_SWEEP_GRACE
+    state, _ = SweepState.objects.get_or_create(name="scoring", defaults={"upto": upto})
+    since = state.upto - SCORING_SWEEP_OVERLAP
+    latest = (
+        Touchpoint.objects.filter(created_at__gt=since, created_at__lte=upto)
+        .values("lead_id")
+        .annotate(latest=Max("created_at"))
+    )
+    lead_ids = list(
+        Lead.objects.filter(pk__in=latest.values("lead_id"), stage__in=LeadStage.open_stages())
+        .annotate(last_touch=Max("touchpoints__created_at"))
+        .filter(last_touch__gt=Coalesce("scored_at", since))
+        .values_list("pk", flat=True)
+    )
+    sent = all(
+        enqueue(leads_rescore, lead_ids[start : start + CHUNK_SIZE])
+        for start in range(0, len(lead_ids), CHUNK_SIZE)
+    )
+    if sent:
+        SweepState.objects.filter(pk=state.pk).update(upto=upto)
+    return len(lead_ids)
 
 
 def rescore_job_latest() -> RescoreJob | None:

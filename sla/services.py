@@ -1,6 +1,7 @@
 from django.db import transaction
 from django.utils import timezone
 
+from config.queue import enqueue_on_commit
 from sla.models import Notification
 
 
@@ -10,9 +11,12 @@ def notification_send(*, recipient, title: str, body: str = "", url: str = "", e
     nothing is shown and nothing is sent."""
     from sla.tasks import notification_email
 
-    notification = Notification.objects.create(recipient=recipient, title=title, body=body, url=url)
-    if email and recipient.email:
-        notification_email.delay_on_commit(notification.pk)
+    wanted = bool(email and recipient.email)
+    notification = Notification.objects.create(
+        recipient=recipient, title=title, body=body, url=url, email_wanted=wanted
+    )
+    if wanted:
+        enqueue_on_commit(notification_email, notification.pk)
     return notification
 
 
@@ -22,13 +26,15 @@ def notifications_send(messages) -> list[Notification]:
     from sla.tasks import notification_emails
 
     notifications = Notification.objects.bulk_create(
-        Notification(recipient=recipient, title=title, body=body, url=url)
+        Notification(
+            recipient=recipient, title=title, body=body, url=url, email_wanted=bool(recipient.email)
+        )
         for recipient, title, body, url in messages
         if recipient is not None
     )
     emailed = [n.pk for n in notifications if n.recipient.email]
     if emailed:
-        notification_emails.delay_on_commit(emailed)
+        enqueue_on_commit(notification_emails, emailed)
     return notifications
 
 

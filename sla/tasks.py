@@ -8,10 +8,13 @@ from sla.models import Notification
 
 @shared_task(acks_late=True, ignore_result=True)
 def notification_email(notification_id: int):
-    """Email a notification to its recipient. A notification deleted meanwhile
-    is skipped; a retried task may send the email twice (mail is at-least-once)."""
+    """Email a notification to its recipient, once: one already emailed (or
+    deleted) is skipped. A worker that dies between sending and recording may
+    send it again (mail is at-least-once)."""
     notification = (
-        Notification.objects.select_related("recipient").filter(pk=notification_id).first()
+        Notification.objects.select_related("recipient")
+        .filter(pk=notification_id, emailed_at__isnull=True)
+        .first()
     )
     if notification is None or not notification.recipient.email:
         return
@@ -21,6 +24,7 @@ def notification_email(notification_id: int):
         from_email=None,
         recipient_list=[notification.recipient.email],
     )
+    Notification.objects.filter(pk=notification_id).update(emailed_at=timezone.now())
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -67,3 +71,32 @@ def rescore_jobs_resume_run():
     from sla.scoring import rescore_jobs_resume
 
     rescore_jobs_resume()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def notification_emails_sweep_run():
+    """Beat: emails whose task never ran (the broker was down at commit)."""
+    from datetime import timedelta
+
+    from config.queue import enqueue
+
+    now = timezone.now()
+    due = list(
+        Notification.objects.filter(
+            email_wanted=True,
+            emailed_at__isnull=True,
+            created_at__lte=now - timedelta(minutes=2),
+            created_at__gte=now - timedelta(days=1),
+        ).values_list("pk", flat=True)[:1000]
+    )
+    if due:
+        enqueue(notification_emails, due)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def scoring_sweep_run():
+    """Beat: re-score leads with touchpoints newer than their score (their
+    re-score task was lost, or never sent)."""
+    from sla.scoring import unscored_touchpoints_sweep
+
+    unscored_touchpoints_sweep()
