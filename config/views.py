@@ -1,6 +1,12 @@
+import logging
+import sys
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
@@ -47,3 +53,28 @@ def audit_log(request):
     if is_fragment(request):
         template += "#audit-results"
     return render(request, template, context)
+
+
+logger = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 5
+
+
+def server_error(request):
+    """The 500 handler. When the cause is the database being unreachable (a
+    restart, a network blip), say so: 503 with Retry-After, as JSON for the
+    API and a short page otherwise. Nothing was half-saved: the request's
+    transaction never committed. Anything else is the plain 500 page."""
+    exception = sys.exc_info()[1]
+    if isinstance(exception, OperationalError | InterfaceError):
+        logger.warning("Database unavailable for %s: %s", request.path, exception)
+        if request.path.startswith("/api/"):
+            response = JsonResponse(
+                {"error": "The service is briefly unavailable; retry after a few seconds."},
+                status=503,
+            )
+        else:
+            page = loader.get_template("503.html").render({"retry_after": RETRY_AFTER_SECONDS})
+            response = HttpResponse(page, status=503)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    return HttpResponseServerError(loader.get_template("500.html").render())

@@ -5,6 +5,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from config.models import SweepState
@@ -142,3 +143,28 @@ def test_a_page_that_sends_a_task_still_works_when_the_broker_is_down(
     from sla.models import RescoreLane
 
     assert RescoreLane.objects.filter(job__sla_version=draft).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pages_and_api_answer_503_while_the_database_is_away(rep):
+    from django.db import connection
+    from django.test import Client
+
+    client = Client(raise_request_exception=False)  # as a browser would see it
+    client.force_login(rep)
+    original = dict(connection.settings_dict)
+    connection.close()
+    if (connection.settings_dict.get("HOST") or "").startswith("/"):
+        connection.settings_dict["HOST"] = "/nonexistent-socket-dir"
+    else:
+        connection.settings_dict["PORT"] = "1"  # nothing listens there
+    try:
+        page = client.get(reverse("leads:lead_list"))
+        api = client.get("/api/v1/leads/1", HTTP_AUTHORIZATION="Bearer acc_x")
+    finally:
+        connection.close()
+        connection.settings_dict.update(original)
+    assert page.status_code == 503 and page["Retry-After"] == "5"
+    assert "back in a moment" in page.content.decode()
+    assert api.status_code == 503 and "retry" in api.json()["error"]
+    assert client.get(reverse("leads:lead_list")).status_code == 200  # resumes by itself
