@@ -21,6 +21,7 @@ urlpatterns = [
     ),
     path("notifications/", include("sla.notification_urls")),
     path("agreement/", include("sla.urls")),
+    path("winloss/", include("reporting.winloss_urls")),
     path("", include("leads.urls")),
     path("api/v1/", include("leads.api_urls")),
     path("audit/", config_views.audit_log, name="audit_log"),

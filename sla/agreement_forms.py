@@ -506,8 +506,26 @@ class FitRuleForm(forms.ModelForm):
         elif attribute:
             if not data.get("values"):
                 self.add_error("values", "List at least one value.")
+            elif attribute == FitRule.Attribute.SEGMENT:
+                data["values"] = self._segments(data["values"])
             data["min_value"] = data["max_value"] = None
         return data
+
+    def _segments(self, values):
+        """Segments by key or label ("mid_market" or "Mid-market"), stored as keys,
+        which is what scoring compares."""
+        known = {}
+        for key, label in Segment.choices:
+            known[key.lower()] = known[str(label).lower()] = key
+        unknown = [value for value in values if value.lower() not in known]
+        if unknown:
+            self.add_error(
+                "values",
+                f"Not a segment: {', '.join(unknown)}. Use "
+                f"{', '.join(str(label) for _, label in Segment.choices)}.",
+            )
+            return values
+        return list(dict.fromkeys(known[value.lower()] for value in values))
 
 
 class FitRuleFormSet(PartFormSet):

@@ -396,7 +396,10 @@ def _detail(request, kind, pk):
             kind, version, request.GET.get("edit", ""), persona_key=request.GET.get("persona", "")
         )
     if is_fragment(request):
-        section = editing.section if editing else kind.section(wanted)
+        # Someone who may not edit asking for a form gets the card read back.
+        section = (
+            editing.section if editing else kind.section(wanted or request.GET.get("edit", ""))
+        )
         if section is not None:
             card = _section_card(kind, section, version, editor_=editing)
             return _card_response(request, kind, version, card)

@@ -34,10 +34,12 @@ def test_admin_lowers_the_threshold_reads_diff_and_impact_publishes_and_leads_qu
     make_icp()
     between = [_lead_scoring_50(name) for name in ("Ada Byron", "Alan Turing", "Grace Hopper")]
     make_lead(first_name="Low", last_name="Scorer", title="Student")  # 0: qualifies nowhere
-    # The publish enqueues the re-score after commit; here the test runs it.
+    # The publish sends the re-score tasks after commit; here the test runs them.
     enqueued = []
     monkeypatch.setattr(
-        tasks.rescore_lane_run, "delay_on_commit", lambda *args: enqueued.append(args)
+        tasks.rescore_lane_run,
+        "apply_async",
+        lambda args=(), kwargs=None, **options: enqueued.append(tuple(args)),
     )
 
     login(page, "rosa")

@@ -144,6 +144,13 @@ def test_edit_link_returns_the_section_as_a_form_fragment(client_for, marketer, 
     assert "HX-Request" in response.headers["Vary"]
 
 
+def test_a_rep_asking_for_a_form_gets_the_card_read_back(client_for, rep, agreement):
+    draft = agreement[2]
+    response = client_for(rep).get(draft.get_absolute_url() + "?edit=qualification", **HTMX)
+    assert b'id="section-qualification"' in response.content
+    assert b"<form" not in response.content and b"<html" not in response.content
+
+
 def test_a_valid_section_save_returns_the_card_read_back(client_for, marketer, agreement):
     draft = agreement[2]
     response = client_for(marketer).post(
@@ -304,6 +311,8 @@ def test_fit_rules_save_with_lists_and_bands(client_for, marketer, agreement):
          "points": "5"},
         {"attribute": "region", "values": "EMEA, North America", "min_value": "",
          "max_value": "", "points": "3"},
+        {"attribute": "segment", "values": "SMB, mid-market", "min_value": "", "max_value": "",
+         "points": "2"},
     ]  # fmt: skip
     data = {"fit-max_fit_points": "35", **_fit_rows(icp_draft, *extra)}
     response = client_for(marketer).post(section_url(icp_draft, "fit"), data, **HTMX)
@@ -311,6 +320,17 @@ def test_fit_rules_save_with_lists_and_bands(client_for, marketer, agreement):
     icp_draft.refresh_from_db()
     assert icp_draft.max_fit_points == 35
     assert icp_draft.fit_rules.get(attribute="region").values == ["EMEA", "North America"]
+    assert icp_draft.fit_rules.get(points=2).values == ["smb", "mid_market"]  # keys, as scored
+
+
+def test_unknown_segments_are_refused(client_for, marketer, agreement):
+    icp_draft = agreement[3]
+    row = {"attribute": "segment", "values": "Galactic", "min_value": "", "max_value": "",
+           "points": "2"}  # fmt: skip
+    data = {"fit-max_fit_points": "40", **_fit_rows(icp_draft, row)}
+    response = client_for(marketer).post(section_url(icp_draft, "fit"), data, **HTMX)
+    assert "Not a segment: Galactic. Use Enterprise, Mid-market, SMB." in response.content.decode()
+    assert not icp_draft.fit_rules.filter(points=2).exists()
 
 
 def test_personas_are_added_edited_and_deleted(client_for, marketer, agreement):
@@ -428,6 +448,35 @@ def test_drafters_create_and_discard_drafts(client_for, manager, agreement):
     response = client.post(reverse("sla:sla_discard", args=[draft.pk]), **HTMX)
     assert response.headers["HX-Redirect"] == reverse("sla:version_list")
     assert not SlaVersion.objects.filter(pk=draft.pk).exists()
+
+
+def test_icp_drafts_are_created_published_and_discarded_through_the_pages(
+    client_for, manager, revops, agreement
+):
+    _, icp, _, icp_draft = agreement
+    response = client_for(manager).post(reverse("sla:icp_draft_create"))
+    spare = IcpVersion.objects.get(number=3)
+    assert response.url == spare.get_absolute_url() and spare.based_on == icp
+    assert client_for(manager).post(reverse("sla:icp_discard", args=[spare.pk])).status_code == 302
+    assert not IcpVersion.objects.filter(pk=spare.pk).exists()
+
+    response = client_for(revops).post(
+        reverse("sla:icp_publish", args=[icp_draft.pk]), {"changelog": "New personas."}
+    )
+    assert response.status_code == 302 and response.url == icp_draft.get_absolute_url()
+    icp_draft.refresh_from_db()
+    assert icp_draft.status == VersionStatus.PUBLISHED
+    page = client_for(revops).get(icp_draft.get_absolute_url()).text
+    assert 'id="rescore"' in page and "<progress" in page
+
+
+def test_a_persona_of_a_draft_points_to_the_persona_in_force(client_for, rep, agreement):
+    _, icp, _, icp_draft = agreement
+    draft_persona = icp_draft.personas.get(name="IT leader")
+    text = client_for(rep).get(draft_persona.get_absolute_url()).text
+    assert "which is draft" in text
+    assert icp.personas.get(name="IT leader").get_absolute_url() in text
+    assert "Edit in the draft" not in text  # reps read only
 
 
 # --- Publishing ----------------------------------------------------------------------------------
