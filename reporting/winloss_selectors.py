@@ -514,6 +514,7 @@ def insights(*, start: date, end: date, today: date | None = None) -> dict:
 
     - `won`, `lost`, `total`: retrospectives; `loss_types`, `pitch`: counts by value
     - `drivers`: {'won': [DriverScore], 'lost': [...]} for every category, ranked
+    - `categories`: [(win DriverScore, loss DriverScore)] in the categories' order
     - `themes`: {'wins': top 5, 'losses': top 5} (positive scores only)
     - `by_competitor`, `by_segment`, `by_quarter`: [Breakdown], the quarters
       with eligible and reviewed deals
@@ -560,9 +561,8 @@ def insights(*, start: date, end: date, today: date | None = None) -> dict:
     counts = defaultdict(int)
     for row in driver_rows:
         counts[(row["outcome"], row["category_id"], row["sentiment"])] += row["n"]
-    drivers = {
-        outcome: _ranked(scores) for outcome, scores in _scores(categories, counts, totals).items()
-    }
+    unranked = _scores(categories, counts, totals)
+    drivers = {outcome: _ranked(scores) for outcome, scores in unranked.items()}
 
     competitor_order = sorted(
         {row["competitor_name"] for row in retro_rows},
@@ -606,6 +606,7 @@ def insights(*, start: date, end: date, today: date | None = None) -> dict:
             for value, label in [*Retrospective.PitchMatch.choices, ("", "Not assessed")]
         ],
         "drivers": drivers,
+        "categories": list(zip(unranked[Outcome.WON], unranked[Outcome.LOST], strict=True)),
         "themes": {"wins": _top(drivers[Outcome.WON], 5), "losses": _top(drivers[Outcome.LOST], 5)},
         "by_competitor": by_competitor,
         "by_segment": by_segment,
