@@ -23,6 +23,7 @@ urlpatterns = [
     path("agreement/", include("sla.urls")),
     path("winloss/", include("reporting.winloss_urls")),
     path("", include("leads.urls")),
+    path("boards/", include("leads.board_urls")),
     path("api/v1/", include("leads.api_urls")),
     path("audit/", config_views.audit_log, name="audit_log"),
     path("admin/", admin.site.urls),

@@ -412,6 +412,13 @@ class Lead(models.Model):
             models.Index(fields=["source_campaign", "-created_at"], name="lead_campaign_idx"),
             models.Index(fields=["segment", "-created_at"], name="lead_segment_idx"),
             models.Index(fields=["stage", "-created_at"], name="lead_stage_created_idx"),
+            # The handoff board's columns, newest arrivals first; partial, so
+            # updates of leads in other stages do not pay for it.
+            models.Index(
+                fields=["stage", "-stage_changed_at", "-id"],
+                name="lead_board_idx",
+                condition=models.Q(stage__in=["mql", "sal", "sql", "recycled"]),
+            ),
             models.Index(
                 fields=["response_due_at"],
                 name="lead_open_clock_idx",
@@ -724,6 +731,8 @@ class Opportunity(models.Model):
             models.Index(fields=["owner", "stage"], name="opp_owner_stage_idx"),
             models.Index(fields=["account", "stage"], name="opp_account_stage_idx"),
             models.Index(fields=["closed_on"], name="opp_closed_on_idx"),
+            # The deal board's columns, newest arrivals first.
+            models.Index(fields=["stage", "-stage_changed_at", "-id"], name="opp_board_idx"),
         ]
 
     def __str__(self):
