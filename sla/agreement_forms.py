@@ -270,7 +270,9 @@ class EscalationForm(VersionSectionForm):
 
 class MarketingForm(VersionSectionForm):
     mql_commitment_per_month = forms.IntegerField(min_value=1, help_text="All segments together.")
-    mql_commitment_enterprise = forms.IntegerField(min_value=0, required=False)
+    mql_commitment_enterprise = forms.IntegerField(
+        min_value=0, required=False, help_text="Optional: a part of the total per segment."
+    )
     mql_commitment_mid_market = forms.IntegerField(min_value=0, required=False)
     mql_commitment_smb = forms.IntegerField(min_value=0, required=False)
     min_acceptance_rate = forms.IntegerField(
@@ -288,7 +290,6 @@ class MarketingForm(VersionSectionForm):
             "mql_commitment_smb",
             "min_acceptance_rate",
         ]
-        help_texts = {"mql_commitment_enterprise": "Optional, per segment."}
 
     def clean(self):
         data = super().clean()

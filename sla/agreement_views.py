@@ -99,7 +99,7 @@ SLA = Kind(
             formset_class=forms.CriteriaFormSetClass,
             rows="criteria",
             intro="A lead shows a behaviour when it has at least so many touchpoints of "
-            "these kinds within so many days.",
+            "these kinds within so many days. Hold Ctrl (⌘ on a Mac) to choose several kinds.",
         ),
         Section(
             "engagement",
