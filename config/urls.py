@@ -28,3 +28,5 @@ urlpatterns = [
     path("audit/", config_views.audit_log, name="audit_log"),
     path("admin/", admin.site.urls),
 ]
+
+handler500 = "config.views.server_error"
