@@ -21,7 +21,11 @@ DEMO_USERS = (
 )
 
 # Loaders run after the demo users exist; each app adds its own as it grows.
-LOADERS: tuple[str, ...] = ("leads.demo.demo_load", "sla.demo.agreement_load")
+LOADERS: tuple[str, ...] = (
+    "leads.demo.demo_load",
+    "sla.demo.agreement_load",
+    "reporting.winloss_demo.winloss_load",
+)
 
 
 @transaction.atomic
