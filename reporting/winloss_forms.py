@@ -346,3 +346,26 @@ class DealSearchForm(forms.Form):
         label="Find a closed deal",
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Deal or account name"}),
     )
+
+
+class ClosesActionsField(forms.ModelMultipleChoiceField):
+    """On the SLA/ICP publish form: the open action items this version closes
+    (SLA items for an SLA version; ICP and persona items for an ICP version)."""
+
+    def __init__(self, *, model, **kwargs):
+        from reporting.winloss_selectors import action_items_closing
+
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("label", "Retrospective action items this version closes")
+        kwargs.setdefault(
+            "help_text",
+            "They are marked done and listed on this version's page: why it changed.",
+        )
+        super().__init__(
+            queryset=action_items_closing(model),
+            widget=forms.CheckboxSelectMultiple,
+            **kwargs,
+        )
+
+    def label_from_instance(self, item):
+        return f"{item.title} ({item.target_label}; from {item.retrospective.opportunity.name})"

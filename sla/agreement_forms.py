@@ -601,3 +601,11 @@ class PublishForm(forms.Form):
         help_text="What changed and why, in words both teams understand. Everyone reads it.",
         error_messages={"required": "Say what changed and why before publishing."},
     )
+
+    def __init__(self, *args, model=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if model is not None:
+            # Win/loss action items this version makes happen ("why it changed").
+            from reporting.winloss_forms import ClosesActionsField
+
+            self.fields["closes_actions"] = ClosesActionsField(model=model)

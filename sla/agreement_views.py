@@ -298,7 +298,8 @@ def _page_context(request, kind, version, *, parts=None, editing=None, publish_f
         "can_edit": can_edit,
         "can_draft": versions.can_draft(user),
         "can_publish": version.is_draft and versions.can_publish(user),
-        "publish_form": publish_form or forms.PublishForm(initial={"changelog": version.changelog}),
+        "publish_form": publish_form
+        or forms.PublishForm(initial={"changelog": version.changelog}, model=kind.model),
         "publish_error": list(publish_error),
         "rescore_job": _rescore_job(version),
         "previous": versions.previous_version(version),
@@ -550,12 +551,15 @@ def _publish(request, kind, pk):
     if not versions.can_publish(request.user):
         raise PermissionDenied("Only RevOps admins publish a version.")
     version = _version_or_404(kind, pk)
-    form = forms.PublishForm(request.POST)
+    form = forms.PublishForm(request.POST, model=kind.model)
     errors = []
     if form.is_valid():
         try:
             versions.version_publish(
-                version=version, actor=request.user, changelog=form.cleaned_data["changelog"]
+                version=version,
+                actor=request.user,
+                changelog=form.cleaned_data["changelog"],
+                closes_actions=form.cleaned_data.get("closes_actions") or (),
             )
         except (versions.VersionError, ValidationError, IntegrityError) as error:
             errors = _messages_of(error)

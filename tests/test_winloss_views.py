@@ -289,3 +289,36 @@ def test_pages_query_counts_do_not_grow(client_for, manager, marketer, rep, sla)
     small = counts()
     add(8)
     assert counts() == small
+
+
+def test_publishing_a_version_closes_the_action_items_picked(client_for, revops, marketer, retro):
+    from sla import versions
+
+    icp = make_icp()
+    sla_item = make_action_item(
+        retro, owner=marketer, title="Answer hand-raisers within the hour", target_kind="sla",
+        target_note="",
+    )  # fmt: skip
+    icp_item = make_action_item(
+        retro, owner=marketer, title="Drop logistics from the ICP", target_kind="icp",
+        icp_version=icp, target_note="",
+    )  # fmt: skip
+    draft = versions.sla_draft_create(actor=revops)
+    client = client_for(revops)
+    page = client.get(draft.get_absolute_url()).content.decode()
+    assert "Answer hand-raisers within the hour" in page  # offered on the publish form
+    assert "Drop logistics from the ICP" not in page  # an ICP item: not for an SLA
+
+    response = client.post(
+        reverse("sla:sla_publish", args=[draft.pk]),
+        {"changelog": "Faster answers to hand-raisers.", "closes_actions": [sla_item.pk]},
+    )
+    assert response.status_code == 302
+    sla_item.refresh_from_db()
+    icp_item.refresh_from_db()
+    assert sla_item.closed_by_sla_version_id == draft.pk and sla_item.status == "done"
+    assert icp_item.is_open
+    page = client.get(draft.get_absolute_url()).content.decode()
+    assert "Why it changed" in page and "Answer hand-raisers within the hour" in page
+    detail = client.get(retro.get_absolute_url()).content.decode()
+    assert f'closed by <a href="{draft.get_absolute_url()}">SLA {draft.label}</a>' in detail

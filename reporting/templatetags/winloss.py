@@ -70,3 +70,11 @@ def target_url(item):
     target = item.target
     getter = getattr(target, "get_absolute_url", None)
     return getter() if getter else ""
+
+
+@register.simple_tag
+def action_items_closed_by(version):
+    """The action items a published SLA or ICP version closed (one query)."""
+    if version is None or version.is_draft:
+        return []
+    return selectors.action_items_closed_by(version)
