@@ -823,11 +823,18 @@ def maven_import(window: Window, stdout=None) -> None:
         amount = (
             row["close_value"] if stage == "Won" else prices.get(_compact_name(row["product"]), "")
         )
+        expected = ""
+        if stage in ("Prospecting", "Engaging"):
+            # The sample has no forecast: open deals expect to close one to four
+            # months after they opened, and never before next week.
+            forecast = engaged + timedelta(days=30 + int(stable_fraction(deal_id + "c") * 90))
+            soonest = MAVEN_LAST_DAY + window.shift + timedelta(days=7)
+            expected = max(forecast, soonest).isoformat()
         deals.append(
             {
                 "id": deal_id, "agent": row["sales_agent"], "product": row["product"],
                 "account": row["account"], "stage": ours or stage, "amount": str(amount),
-                "created": engaged.isoformat(),
+                "created": engaged.isoformat(), "expected": expected,
                 "closed": (window.shifted(row["close_date"]) or "") and window.shifted(row["close_date"]).isoformat(),
             }
         )  # fmt: skip
@@ -843,6 +850,7 @@ def maven_import(window: Window, stdout=None) -> None:
             "amount": "amount",
             "created_at": "created",
             "closed_on": "closed",
+            "expected_close_on": "expected",
         },
         options=ImportOptions(create_missing_accounts=False),
     )
