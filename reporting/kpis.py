@@ -1,0 +1,1038 @@
+"""The closed-loop KPIs: one definition each, read by the dashboard, goals,
+the QBR and the "rows behind a figure" lists.
+
+Every function runs a fixed number of queries whatever the number of rows,
+and computes a period and its previous period in the same query. Amounts are
+the opportunities' `amount`; a period is whole local days (reporting.periods).
+
+Definitions (also on the dashboard's help, `DEFINITIONS`):
+
+- New pipeline: the amount of opportunities created in the period (any stage).
+- Marketing-sourced pipeline: new pipeline whose source lead's first touch was
+  a marketing channel (`Opportunity.is_marketing_sourced`); its share is of
+  all new pipeline. An opportunity exists only after sales accepted and
+  qualified the lead, so this is sales-accepted pipeline.
+- Marketing-influenced revenue: the amount of deals won in the period whose
+  revenue path (the source lead's touches before the win) holds at least one
+  marketing-channel touch.
+- Won revenue, win rate, average deal: deals closed in the period (by
+  `closed_on`): won amount; won ÷ (won + lost) by count; won amount ÷ won
+  count.
+- Sales cycle: days from an opportunity's creation (local date) to its close
+  date, for deals won in the period; median (and mean) by source channel.
+- MQLs: transitions into MQL in the period (a lead recycled and qualified
+  again counts again), from the stage-change rows. The commitment is the SLA
+  in force on each day: each day adds its version's monthly commitment ÷ the
+  days of that month (a segment filter uses the version's commitment for that
+  segment, if it sets one; a team filter has no commitment).
+- Lead acceptance rate: sales decisions on MQLs in the period: accepted
+  (mql → sal) ÷ (accepted + rejected (mql or sal → rejected)).
+- Time to first contact: for leads whose (latest) MQL was in the period, the
+  calendar hours from MQL to the first logged call, email or meeting: median
+  and 90th percentile over contacted leads. Within SLA: contacted by the
+  response due time, over the leads whose clock has resolved (contacted, or
+  due time passed).
+- Lead → opportunity conversion: of the leads created in the period, the share
+  that has since become an opportunity (a cohort: recent cohorts are still
+  converting).
+- Funnel: the same cohort; for each stage, the leads that entered it (per
+  stage-change rows), the share of the previous stage's leads that went on to
+  it, and the median days between the two.
+- New customers: leads that first became customers (their deal was won) in
+  the period, by their source channel.
+- CAC: (marketing spend in the period + the sales cost setting for the
+  period) ÷ new customers. Spend is the campaigns' monthly spend, pro-rated
+  by the days of each month in the period. By channel: the channel's spend ÷
+  its new customers, plus the sales cost shared equally per new customer (so
+  the blended CAC is the customers-weighted mean of the channels').
+- LTV: historical, not predicted: for the customers acquired in the period,
+  the won revenue of every deal they are the source of, to the end of the
+  period, × the gross margin setting (100% by default: revenue LTV), on
+  average per customer. Why: the sample's deals are one-off hardware
+  purchases with no subscription or churn data to predict from, so revenue
+  actually won is the one lifetime value the data supports.
+"""
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Avg,
+    Count,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    Q,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, NullIf, TruncDate, TruncMonth
+from django.utils import timezone
+
+from leads.models import (
+    CampaignSpend,
+    Channel,
+    Opportunity,
+    OpportunityStage,
+    Segment,
+)
+from reporting.models import (
+    AttributionKind,
+    AttributionPath,
+    LeadFunnel,
+    ReportingSettings,
+    StageFlowDaily,
+)
+from reporting.periods import Period, ReportFilter, add_months, month_start
+from sla.models import SlaVersion, VersionStatus
+
+ZERO = Decimal(0)
+NO_CHANNEL_LABEL = "No source lead"
+
+DEFINITIONS = {
+    "new_pipeline": "Amount of opportunities created in the period, in any stage.",
+    "sourced_pipeline": "New pipeline whose source lead's first touch came through a marketing "
+    "channel; the share is of all new pipeline. Opportunities exist only after sales accepted "
+    "and qualified the lead.",
+    "influenced_revenue": "Amount of deals won in the period whose source lead had at least one "
+    "touch in a marketing channel before the win.",
+    "won_revenue": "Amount of deals won in the period (by close date).",
+    "win_rate": "Deals won ÷ deals closed (won + lost) in the period, by count.",
+    "average_deal": "Won revenue ÷ deals won in the period.",
+    "sales_cycle": "Days from an opportunity's creation to its close, for deals won in the "
+    "period: the median.",
+    "mqls": "Leads that became MQLs in the period (a recycled lead that qualifies again counts "
+    "again), against marketing's monthly commitment in the SLA in force on each day, pro-rated "
+    "by day.",
+    "acceptance_rate": "Of the MQLs sales decided on in the period: accepted ÷ (accepted + "
+    "rejected).",
+    "first_contact": "Hours from MQL to the first logged call, email or meeting, for leads "
+    "that became MQLs in the period: median and 90th percentile. Within SLA: contacted by the "
+    "due time, of the leads whose clock has run out or stopped.",
+    "conversion": "Of the leads created in the period, the share that has become an "
+    "opportunity so far (recent leads are still converting).",
+    "new_customers": "Leads that became customers (their deal was won) in the period.",
+    "cac": "(Marketing spend in the period + the sales cost setting) ÷ new customers. Spend is "
+    "pro-rated by day within each month.",
+    "ltv": "Historical LTV: for customers acquired in the period, the won revenue of the deals "
+    "they are the source of, up to the period's end, × gross margin (setting), per customer.",
+    "ltv_cac": "LTV ÷ CAC.",
+}
+
+
+# --- Small SQL helpers ---------------------------------------------------------------------
+
+
+class Percentile(Aggregate):
+    """percentile_cont(fraction) WITHIN GROUP (ORDER BY expression)."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)%(filter)s"
+    output_field = FloatField()
+
+    def __init__(self, expression, fraction: float, **extra):
+        super().__init__(expression, fraction=float(fraction), **extra)
+
+
+class HoursBetween(Func):
+    """Hours from the first timestamp to the second, as a float."""
+
+    template = "(EXTRACT(EPOCH FROM (%(expressions)s)) / 3600.0)"
+    arg_joiner = " - "
+    output_field = FloatField()
+
+    def __init__(self, start, end, **extra):
+        super().__init__(end, start, **extra)
+
+
+class DaysBetween(Func):
+    """Whole days from a date to a later date."""
+
+    template = "(%(expressions)s)"
+    arg_joiner = " - "
+    output_field = IntegerField()
+
+    def __init__(self, start, end, **extra):
+        super().__init__(end, start, **extra)
+
+
+def ratio(numerator, denominator) -> float | None:
+    """numerator ÷ denominator, None when the denominator is 0 or missing."""
+    if not denominator or numerator is None:
+        return None
+    return float(numerator) / float(denominator)
+
+
+def percent(numerator, denominator) -> float | None:
+    value = ratio(numerator, denominator)
+    return None if value is None else 100 * value
+
+
+# --- Filters ------------------------------------------------------------------------------------
+
+
+def opportunity_segment():
+    """An opportunity's segment: its account's, else its source lead's."""
+    return Coalesce(NullIf(F("account__segment"), Value("")), F("source_lead__segment"), Value(""))
+
+
+def opportunities_for(flt: ReportFilter):
+    """Opportunities in the filter's segment and team (any period)."""
+    opportunities = Opportunity.objects.all()
+    if flt.segment:
+        opportunities = opportunities.annotate(report_segment=opportunity_segment()).filter(
+            report_segment=flt.segment
+        )
+    owners = flt.owner_ids()
+    if owners is not None:
+        opportunities = opportunities.filter(owner_id__in=owners)
+    return opportunities
+
+
+def derived_for(queryset, flt: ReportFilter):
+    """A derived table (segment and owner columns) in the filter's segment and team."""
+    if flt.segment:
+        queryset = queryset.filter(segment=flt.segment)
+    owners = flt.owner_ids()
+    if owners is not None:
+        queryset = queryset.filter(owner_id__in=owners)
+    return queryset
+
+
+def created_in(period: Period, prefix: str = "") -> Q:
+    return Q(
+        **{
+            f"{prefix}created_at__gte": period.start_at,
+            f"{prefix}created_at__lt": period.end_before,
+        }
+    )
+
+
+def closed_in(period: Period) -> Q:
+    return Q(closed_on__gte=period.start, closed_on__lte=period.end)
+
+
+def moment_in(name: str, period: Period) -> Q:
+    return Q(**{f"{name}__gte": period.start_at, f"{name}__lt": period.end_before})
+
+
+def day_in(period: Period, name: str = "day") -> Q:
+    return Q(**{f"{name}__gte": period.start, f"{name}__lte": period.end})
+
+
+# --- Figures ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    """One number on the dashboard, with its previous-period value."""
+
+    key: str
+    label: str
+    value: object
+    previous: object = None
+    unit: str = "count"  # money, count, percent, hours, days, ratio
+    higher_is_better: bool = True
+    detail: str = ""
+    rows: str = ""  # the figure key of the rows list behind it ("" for none)
+
+    @property
+    def definition(self) -> str:
+        return DEFINITIONS.get(self.key, "")
+
+    @property
+    def change(self) -> float | None:
+        """Percentage points for percentages; relative change (%) otherwise."""
+        if self.value is None or self.previous is None:
+            return None
+        if self.unit == "percent":
+            return float(self.value) - float(self.previous)
+        if not self.previous:
+            return None
+        return 100 * (float(self.value) - float(self.previous)) / abs(float(self.previous))
+
+    @property
+    def trend(self) -> str:
+        """'good', 'bad' or '' for the change's direction."""
+        change = self.change
+        if change is None or abs(change) < 0.05:
+            return ""
+        return "good" if (change > 0) == self.higher_is_better else "bad"
+
+
+# --- Opportunities --------------------------------------------------------------------------------
+
+
+def opportunity_totals(flt: ReportFilter) -> dict:
+    """New pipeline, sourced pipeline, won revenue, win rate, average deal and
+    median sales cycle for the period and the previous one. One query."""
+    cur, prev = flt.period, flt.period.previous()
+    won = Q(stage=OpportunityStage.WON)
+    lost = Q(stage=OpportunityStage.LOST)
+    cycle = DaysBetween(TruncDate("created_at"), F("closed_on"))
+    aggregates = {}
+    for name, period in (("cur", cur), ("prev", prev)):
+        aggregates |= {
+            f"{name}_new_count": Count("id", filter=created_in(period)),
+            f"{name}_new_amount": Sum("amount", filter=created_in(period)),
+            f"{name}_sourced_amount": Sum(
+                "amount", filter=created_in(period) & Q(is_marketing_sourced=True)
+            ),
+            f"{name}_won_count": Count("id", filter=closed_in(period) & won),
+            f"{name}_won_amount": Sum("amount", filter=closed_in(period) & won),
+            f"{name}_lost_count": Count("id", filter=closed_in(period) & lost),
+            f"{name}_cycle_median": Percentile(cycle, 0.5, filter=closed_in(period) & won),
+        }
+    span = Period("span", prev.start, cur.end, "")
+    rows = opportunities_for(flt).filter(created_in(span) | closed_in(span)).aggregate(**aggregates)
+    result = {}
+    for name in ("cur", "prev"):
+        new_amount = rows[f"{name}_new_amount"] or ZERO
+        sourced = rows[f"{name}_sourced_amount"] or ZERO
+        won_count, lost_count = rows[f"{name}_won_count"], rows[f"{name}_lost_count"]
+        won_amount = rows[f"{name}_won_amount"] or ZERO
+        result[name] = {
+            "new_count": rows[f"{name}_new_count"],
+            "new_amount": new_amount,
+            "sourced_amount": sourced,
+            "sourced_share": percent(sourced, new_amount),
+            "won_count": won_count,
+            "won_amount": won_amount,
+            "lost_count": lost_count,
+            "win_rate": percent(won_count, won_count + lost_count),
+            "average_deal": (won_amount / won_count) if won_count else None,
+            "cycle_median": rows[f"{name}_cycle_median"],
+        }
+    return result
+
+
+def influenced_revenue(flt: ReportFilter) -> dict:
+    """Marketing-influenced revenue for the period and the previous one (from
+    the stored revenue paths). One query."""
+    cur, prev = flt.period, flt.period.previous()
+    paths = derived_for(
+        AttributionPath.objects.filter(
+            kind=AttributionKind.REVENUE, day__gte=prev.start, day__lte=cur.end
+        ),
+        flt,
+    )
+    influenced = Q(marketing_touches__gt=0)
+    rows = paths.aggregate(
+        cur=Sum("amount", filter=day_in(cur) & influenced),
+        prev=Sum("amount", filter=day_in(prev) & influenced),
+    )
+    return {"cur": rows["cur"] or ZERO, "prev": rows["prev"] or ZERO}
+
+
+def cycle_by_channel(flt: ReportFilter) -> list[dict]:
+    """Deals won in the period by source channel: count, revenue, median and
+    mean days from creation to close. One query."""
+    cycle = DaysBetween(TruncDate("created_at"), F("closed_on"))
+    rows = (
+        opportunities_for(flt)
+        .filter(closed_in(flt.period), stage=OpportunityStage.WON)
+        .values("source_channel")
+        .annotate(
+            deals=Count("id"),
+            revenue=Sum("amount"),
+            median_days=Percentile(cycle, 0.5),
+            mean_days=Avg(cycle),
+        )
+        .order_by("source_channel")
+    )
+    result = [{**row, "label": channel_label(row["source_channel"])} for row in rows]
+    result.sort(key=lambda row: -(row["revenue"] or 0))
+    return result
+
+
+def channel_label(value: str) -> str:
+    if not value:
+        return NO_CHANNEL_LABEL
+    try:
+        return Channel(value).label
+    except ValueError:
+        return value
+
+
+# --- Leads ---------------------------------------------------------------------------------------
+
+
+def stage_flow_totals(flt: ReportFilter) -> dict:
+    """MQLs, accepted and rejected decisions for the period and the previous
+    one, from the daily stage-flow rollup. One query."""
+    cur, prev = flt.period, flt.period.previous()
+    flows = derived_for(StageFlowDaily.objects.filter(day__gte=prev.start, day__lte=cur.end), flt)
+    mql = Q(to_stage="mql")
+    accepted = Q(from_stage="mql", to_stage="sal")
+    rejected = Q(from_stage__in=("mql", "sal"), to_stage="rejected")
+    aggregates = {}
+    for name, period in (("cur", cur), ("prev", prev)):
+        aggregates |= {
+            f"{name}_mqls": Sum("changes", filter=day_in(period) & mql),
+            f"{name}_accepted": Sum("changes", filter=day_in(period) & accepted),
+            f"{name}_rejected": Sum("changes", filter=day_in(period) & rejected),
+        }
+    rows = flows.aggregate(**aggregates)
+    result = {}
+    for name in ("cur", "prev"):
+        accepted_count = rows[f"{name}_accepted"] or 0
+        rejected_count = rows[f"{name}_rejected"] or 0
+        result[name] = {
+            "mqls": rows[f"{name}_mqls"] or 0,
+            "accepted": accepted_count,
+            "rejected": rejected_count,
+            "acceptance_rate": percent(accepted_count, accepted_count + rejected_count),
+        }
+    return result
+
+
+def response_times(flt: ReportFilter, *, now=None) -> dict:
+    """Time to first contact for MQLs of the period and the previous one:
+    median and p90 hours over contacted leads, and the share within SLA over
+    resolved clocks. One query."""
+    now = now or timezone.now()
+    cur, prev = flt.period, flt.period.previous()
+    hours = HoursBetween(F("mql_at"), F("first_contact_at"))
+    contacted = Q(first_contact_at__isnull=False)
+    within = Q(
+        first_contact_at__isnull=False,
+        response_due_at__isnull=False,
+        first_contact_at__lte=F("response_due_at"),
+    )
+    resolved = Q(response_due_at__isnull=False) & (contacted | Q(response_due_at__lte=now))
+    aggregates = {}
+    for name, period in (("cur", cur), ("prev", prev)):
+        in_period = moment_in("mql_at", period)
+        aggregates |= {
+            f"{name}_mqls": Count("lead_id", filter=in_period),
+            f"{name}_contacted": Count("lead_id", filter=in_period & contacted),
+            f"{name}_median": Percentile(hours, 0.5, filter=in_period & contacted),
+            f"{name}_p90": Percentile(hours, 0.9, filter=in_period & contacted),
+            f"{name}_within": Count("lead_id", filter=in_period & within),
+            f"{name}_resolved": Count("lead_id", filter=in_period & resolved),
+        }
+    span = Period("span", prev.start, cur.end, "")
+    rows = derived_for(LeadFunnel.objects.filter(moment_in("mql_at", span)), flt).aggregate(
+        **aggregates
+    )
+    result = {}
+    for name in ("cur", "prev"):
+        result[name] = {
+            "mqls": rows[f"{name}_mqls"],
+            "contacted": rows[f"{name}_contacted"],
+            "median_hours": rows[f"{name}_median"],
+            "p90_hours": rows[f"{name}_p90"],
+            "within": rows[f"{name}_within"],
+            "resolved": rows[f"{name}_resolved"],
+            "within_share": percent(rows[f"{name}_within"], rows[f"{name}_resolved"]),
+        }
+    return result
+
+
+FUNNEL_STAGES = (
+    ("created", "Lead created", "created_at"),
+    ("mql", "MQL", "reached_mql_at"),
+    ("sal", "Accepted by sales (SAL)", "reached_sal_at"),
+    ("sql", "Qualified (SQL)", "reached_sql_at"),
+    ("opportunity", "Opportunity", "reached_opportunity_at"),
+    ("customer", "Customer", "reached_customer_at"),
+)
+
+
+def funnel(flt: ReportFilter) -> dict:
+    """The cohort of leads created in the period: leads that entered each
+    stage, the share of the previous stage's leads that went on to it, the
+    median days between the two; and lead → opportunity conversion for this
+    and the previous period's cohort. One query."""
+    cur, prev = flt.period, flt.period.previous()
+    in_cur = moment_in("created_at", cur)
+    in_prev = moment_in("created_at", prev)
+    aggregates = {
+        "prev_created": Count("lead_id", filter=in_prev),
+        "prev_opportunity": Count(
+            "lead_id", filter=in_prev & Q(reached_opportunity_at__isnull=False)
+        ),
+    }
+    previous_column = None
+    for key, _, column in FUNNEL_STAGES:
+        reached = Q(**{f"{column}__isnull": False})
+        aggregates[f"{key}_reached"] = Count("lead_id", filter=in_cur & reached)
+        if previous_column is not None:
+            both = in_cur & reached & Q(**{f"{previous_column}__isnull": False})
+            aggregates[f"{key}_from_previous"] = Count("lead_id", filter=both)
+            aggregates[f"{key}_days"] = Percentile(
+                HoursBetween(F(previous_column), F(column)) / 24.0, 0.5, filter=both
+            )
+        previous_column = column
+    span = Period("span", prev.start, cur.end, "")
+    rows = derived_for(LeadFunnel.objects.filter(moment_in("created_at", span)), flt).aggregate(
+        **aggregates
+    )
+    stages = []
+    previous = None
+    for key, label, _ in FUNNEL_STAGES:
+        reached = rows[f"{key}_reached"]
+        stage = {
+            "key": key,
+            "label": label,
+            "reached": reached,
+            "conversion": None,
+            "median_days": None,
+            "from_previous": None,
+        }
+        if previous is not None:
+            stage["from_previous"] = rows[f"{key}_from_previous"]
+            stage["conversion"] = percent(rows[f"{key}_from_previous"], previous["reached"])
+            stage["median_days"] = rows[f"{key}_days"]
+        stages.append(stage)
+        previous = stage
+    created = rows["created_reached"]
+    return {
+        "stages": stages,
+        "cur": {
+            "created": created,
+            "opportunity": rows["opportunity_reached"],
+            "conversion": percent(rows["opportunity_reached"], created),
+        },
+        "prev": {
+            "created": rows["prev_created"],
+            "opportunity": rows["prev_opportunity"],
+            "conversion": percent(rows["prev_opportunity"], rows["prev_created"]),
+        },
+    }
+
+
+# --- The SLA's marketing commitment ----------------------------------------------------------------
+
+
+def sla_versions_published() -> list[SlaVersion]:
+    """Published and superseded SLA versions, oldest first. One query."""
+    return list(
+        SlaVersion.objects.filter(
+            status__in=(VersionStatus.PUBLISHED, VersionStatus.SUPERSEDED),
+            published_at__isnull=False,
+        ).order_by("published_at")
+    )
+
+
+def version_on(versions: list[SlaVersion], day: date) -> SlaVersion | None:
+    """The version in force on `day`: published on or before it and not
+    superseded by its end (on the day of a switch, the new version)."""
+    found = None
+    for version in versions:
+        published = timezone.localdate(version.published_at)
+        superseded = timezone.localdate(version.superseded_at) if version.superseded_at else None
+        if published <= day and (superseded is None or superseded > day):
+            found = version
+    return found
+
+
+def commitment_for(version: SlaVersion, segment: str = "") -> int | None:
+    if not segment:
+        return version.mql_commitment_per_month
+    return {
+        Segment.ENTERPRISE: version.mql_commitment_enterprise,
+        Segment.MID_MARKET: version.mql_commitment_mid_market,
+        Segment.SMB: version.mql_commitment_smb,
+    }.get(segment)
+
+
+def mql_commitment(period: Period, versions: list[SlaVersion], segment: str = "") -> float | None:
+    """MQLs committed for the period: each day adds the monthly commitment of
+    the version in force that day ÷ the days of its month. None when no day
+    of the period has a commitment."""
+    total, any_day = 0.0, False
+    day = period.start
+    while day <= period.end:
+        version = version_on(versions, day)
+        if version is not None:
+            commitment = commitment_for(version, segment)
+            if commitment is not None:
+                any_day = True
+                total += commitment / calendar.monthrange(day.year, day.month)[1]
+        day += timedelta(days=1)
+    return total if any_day else None
+
+
+# --- Spend, customers, CAC and LTV --------------------------------------------------------------
+
+
+def spend_by(periods: dict[str, Period], *, by: str = "channel") -> dict[str, dict]:
+    """Campaign spend in each period, pro-rated by day within a month, by
+    channel (or by campaign id): {period name: {key: Decimal}}. One query."""
+    first = min(p.start for p in periods.values())
+    last = max(p.end for p in periods.values())
+    key_field = "campaign__channel" if by == "channel" else "campaign_id"
+    rows = CampaignSpend.objects.filter(
+        month__gte=month_start(first), month__lte=month_start(last)
+    ).values_list(key_field, "month", "amount")
+    result: dict[str, dict] = {name: {} for name in periods}
+    for key, month, amount in rows:
+        days_in_month = calendar.monthrange(month.year, month.month)[1]
+        month_last = month.replace(day=days_in_month)
+        for name, period in periods.items():
+            overlap = (min(month_last, period.end) - max(month, period.start)).days + 1
+            if overlap <= 0:
+                continue
+            share = amount * Decimal(overlap) / Decimal(days_in_month)
+            result[name][key] = result[name].get(key, ZERO) + share
+    return result
+
+
+def reporting_settings() -> ReportingSettings:
+    return ReportingSettings.objects.first() or ReportingSettings()
+
+
+def sales_cost(period: Period, per_month: Decimal) -> Decimal:
+    """The sales cost setting for the period, pro-rated by day."""
+    if not per_month:
+        return ZERO
+    total = ZERO
+    for month in period.months():
+        days_in_month = calendar.monthrange(month.year, month.month)[1]
+        month_last = month.replace(day=days_in_month)
+        overlap = (min(month_last, period.end) - max(month, period.start)).days + 1
+        total += per_month * Decimal(overlap) / Decimal(days_in_month)
+    return total
+
+
+_CUSTOMERS_SQL = """
+    SELECT lf.source_channel,
+           count(*) FILTER (WHERE lf.reached_customer_at >= %(cur_start)s),
+           coalesce(sum(won.revenue) FILTER (WHERE lf.reached_customer_at >= %(cur_start)s), 0),
+           count(*) FILTER (WHERE lf.reached_customer_at < %(cur_start)s),
+           coalesce(sum(won.revenue) FILTER (WHERE lf.reached_customer_at < %(cur_start)s), 0)
+      FROM reporting_leadfunnel lf
+      LEFT JOIN LATERAL (
+          SELECT sum(o.amount) AS revenue FROM leads_opportunity o
+           WHERE o.source_lead_id = lf.lead_id AND o.stage = 'won' AND o.closed_on <= %(cur_end)s
+      ) won ON true
+     WHERE lf.reached_customer_at >= %(prev_start)s AND lf.reached_customer_at < %(cur_before)s
+       {filters}
+     GROUP BY lf.source_channel
+"""
+
+
+def customers_by_channel(flt: ReportFilter) -> dict[str, dict[str, dict]]:
+    """New customers and their lifetime revenue to the period's end, by
+    source channel, for the period and the previous one:
+    {"cur": {channel: {"customers", "revenue"}}, "prev": {...}}. One query.
+    (The previous period's revenue is also counted to the current period's
+    end: LTV keeps growing after acquisition.)"""
+    cur, prev = flt.period, flt.period.previous()
+    params = {
+        "cur_start": cur.start_at,
+        "cur_before": cur.end_before,
+        "cur_end": cur.end,
+        "prev_start": prev.start_at,
+    }
+    filters = ""
+    if flt.segment:
+        filters += " AND lf.segment = %(segment)s"
+        params["segment"] = flt.segment
+    owners = flt.owner_ids()
+    if owners is not None:
+        filters += " AND lf.owner_id = ANY(%(owners)s)"
+        params["owners"] = owners
+    result = {"cur": {}, "prev": {}}
+    with connection.cursor() as cursor:
+        cursor.execute(_CUSTOMERS_SQL.format(filters=filters), params)
+        for channel, cur_n, cur_rev, prev_n, prev_rev in cursor.fetchall():
+            if cur_n:
+                result["cur"][channel] = {"customers": cur_n, "revenue": cur_rev}
+            if prev_n:
+                result["prev"][channel] = {"customers": prev_n, "revenue": prev_rev}
+    return result
+
+
+@dataclass
+class ChannelEconomics:
+    channel: str
+    label: str
+    spend: Decimal = ZERO
+    customers: int = 0
+    revenue: Decimal = ZERO
+    cac: Decimal | None = None
+    ltv: Decimal | None = None
+
+    @property
+    def ltv_cac(self) -> float | None:
+        return ratio(self.ltv, self.cac) if self.cac else None
+
+
+@dataclass
+class Economics:
+    channels: list[ChannelEconomics] = field(default_factory=list)
+    spend: Decimal = ZERO
+    sales_cost: Decimal = ZERO
+    customers: int = 0
+    revenue: Decimal = ZERO
+    cac: Decimal | None = None
+    ltv: Decimal | None = None
+
+    @property
+    def ltv_cac(self) -> float | None:
+        return ratio(self.ltv, self.cac) if self.cac else None
+
+
+def _economics(spend: dict, customers: dict, cost: Decimal, margin: Decimal) -> Economics:
+    channels = sorted(set(spend) | set(customers), key=lambda c: (c == "", channel_label(c)))
+    total_customers = sum(row["customers"] for row in customers.values())
+    cost_per_customer = cost / total_customers if total_customers else ZERO
+    result = Economics(sales_cost=cost, customers=total_customers)
+    for channel in channels:
+        row = ChannelEconomics(channel=channel, label=channel_label(channel))
+        row.spend = spend.get(channel, ZERO)
+        row.customers = customers.get(channel, {}).get("customers", 0)
+        row.revenue = customers.get(channel, {}).get("revenue", ZERO) * margin
+        if row.customers:
+            row.cac = row.spend / row.customers + cost_per_customer
+            row.ltv = row.revenue / row.customers
+        result.channels.append(row)
+        result.spend += row.spend
+        result.revenue += row.revenue
+    if total_customers:
+        result.cac = (result.spend + cost) / total_customers
+        result.ltv = result.revenue / total_customers
+    return result
+
+
+def economics(flt: ReportFilter) -> dict[str, Economics]:
+    """CAC and LTV by channel for the period and the previous one (see the
+    module docstring). Spend is company-wide: with a segment or team filter,
+    spend is not divided, so CAC there reads "spend per customer of this
+    slice". Three queries."""
+    cur, prev = flt.period, flt.period.previous()
+    spend = spend_by({"cur": cur, "prev": prev})
+    customers = customers_by_channel(flt)
+    setting = reporting_settings()
+    margin = Decimal(setting.gross_margin_percent) / Decimal(100)
+    return {
+        "cur": _economics(
+            spend["cur"], customers["cur"], sales_cost(cur, setting.sales_cost_per_month), margin
+        ),
+        "prev": _economics(
+            spend["prev"], customers["prev"], sales_cost(prev, setting.sales_cost_per_month), margin
+        ),
+    }
+
+
+# --- Trends --------------------------------------------------------------------------------------
+
+
+def trend_months(period: Period, count: int = 12) -> list[date]:
+    """The months of the trend charts: the period's months, at least `count`,
+    ending with the period's last month."""
+    months = period.months()
+    if len(months) >= count:
+        return months[-36:]
+    last = month_start(period.end)
+    return [add_months(last, offset) for offset in range(-count + 1, 1)]
+
+
+def monthly_trend(flt: ReportFilter) -> list[dict]:
+    """Per month: new pipeline (all and marketing-sourced), won revenue, MQLs
+    and the MQL commitment. Three queries."""
+    months = trend_months(flt.period)
+    first, last = months[0], add_months(months[-1], 1)
+    opportunities = opportunities_for(flt)
+    created = {
+        row["month"].date() if hasattr(row["month"], "date") else row["month"]: row
+        for row in opportunities.filter(
+            created_at__gte=timezone.make_aware(_midnight(first)),
+            created_at__lt=timezone.make_aware(_midnight(last)),
+        )
+        .annotate(month=TruncMonth("created_at"))
+        .values("month")
+        .annotate(
+            total=Sum("amount"),
+            sourced=Sum("amount", filter=Q(is_marketing_sourced=True)),
+        )
+        .order_by()
+    }
+    won = {
+        row["month"]: row["total"]
+        for row in opportunities.filter(
+            stage=OpportunityStage.WON, closed_on__gte=first, closed_on__lt=last
+        )
+        .annotate(month=TruncMonth("closed_on"))
+        .values("month")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    }
+    mqls = {
+        row["month"]: row["mqls"]
+        for row in derived_for(
+            StageFlowDaily.objects.filter(to_stage="mql", day__gte=first, day__lt=last), flt
+        )
+        .annotate(month=TruncMonth("day"))
+        .values("month")
+        .annotate(mqls=Sum("changes"))
+        .order_by()
+    }
+    versions = sla_versions_published()
+    team_filter = flt.team is not None
+    series = []
+    for month in months:
+        row = created.get(month, {})
+        month_period = Period("month", month, add_months(month, 1) - timedelta(days=1), "")
+        series.append(
+            {
+                "month": month,
+                "new_pipeline": row.get("total") or ZERO,
+                "sourced_pipeline": row.get("sourced") or ZERO,
+                "won_revenue": won.get(month) or ZERO,
+                "mqls": mqls.get(month) or 0,
+                "commitment": None
+                if team_filter
+                else mql_commitment(month_period, versions, flt.segment),
+            }
+        )
+    return series
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min)
+
+
+# --- The dashboard ------------------------------------------------------------------------------
+
+
+def dashboard(flt: ReportFilter, *, now=None) -> dict:
+    """Every figure of the shared dashboard for the filter. A fixed number of
+    queries (about a dozen), whatever the data's size."""
+    opportunities = opportunity_totals(flt)
+    influenced = influenced_revenue(flt)
+    flows = stage_flow_totals(flt)
+    response = response_times(flt, now=now)
+    cohort = funnel(flt)
+    money = economics(flt)
+    versions = sla_versions_published()
+    cur, prev = opportunities["cur"], opportunities["prev"]
+    commitment = None if flt.team is not None else mql_commitment(flt.period, versions, flt.segment)
+    prev_commitment = (
+        None
+        if flt.team is not None
+        else mql_commitment(flt.period.previous(), versions, flt.segment)
+    )
+    figures = [
+        Figure(
+            "new_pipeline",
+            "New pipeline",
+            cur["new_amount"],
+            prev["new_amount"],
+            "money",
+            detail=f"{cur['new_count']:,} opportunities",
+            rows="new_pipeline",
+        ),
+        Figure(
+            "sourced_pipeline",
+            "Marketing-sourced pipeline",
+            cur["sourced_amount"],
+            prev["sourced_amount"],
+            "money",
+            detail=_share_detail(cur["sourced_share"], "of all new pipeline"),
+            rows="sourced_pipeline",
+        ),
+        Figure(
+            "influenced_revenue",
+            "Marketing-influenced revenue",
+            influenced["cur"],
+            influenced["prev"],
+            "money",
+            detail=_share_detail(percent(influenced["cur"], cur["won_amount"]), "of won revenue"),
+            rows="influenced_revenue",
+        ),
+        Figure(
+            "won_revenue",
+            "Won revenue",
+            cur["won_amount"],
+            prev["won_amount"],
+            "money",
+            detail=f"{cur['won_count']:,} deals won",
+            rows="won_revenue",
+        ),
+        Figure(
+            "win_rate",
+            "Win rate",
+            cur["win_rate"],
+            prev["win_rate"],
+            "percent",
+            detail=f"{cur['won_count']:,} won, {cur['lost_count']:,} lost",
+            rows="win_rate",
+        ),
+        Figure(
+            "average_deal",
+            "Average deal",
+            cur["average_deal"],
+            prev["average_deal"],
+            "money",
+            rows="won_revenue",
+        ),
+        Figure(
+            "sales_cycle",
+            "Sales cycle (median)",
+            cur["cycle_median"],
+            prev["cycle_median"],
+            "days",
+            higher_is_better=False,
+            rows="sales_cycle",
+        ),
+        Figure(
+            "mqls",
+            "MQLs",
+            flows["cur"]["mqls"],
+            flows["prev"]["mqls"],
+            "count",
+            detail=_commitment_detail(flows["cur"]["mqls"], commitment),
+            rows="mqls",
+        ),
+        Figure(
+            "acceptance_rate",
+            "Lead acceptance rate",
+            flows["cur"]["acceptance_rate"],
+            flows["prev"]["acceptance_rate"],
+            "percent",
+            detail=f"{flows['cur']['accepted']:,} accepted, {flows['cur']['rejected']:,} rejected",
+            rows="acceptance_rate",
+        ),
+        Figure(
+            "first_contact",
+            "Time to first contact (median)",
+            response["cur"]["median_hours"],
+            response["prev"]["median_hours"],
+            "hours",
+            higher_is_better=False,
+            detail=_response_detail(response["cur"]),
+            rows="first_contact",
+        ),
+        Figure(
+            "first_contact_within_sla",
+            "First contact within SLA",
+            response["cur"]["within_share"],
+            response["prev"]["within_share"],
+            "percent",
+            detail=f"{response['cur']['within']:,} of {response['cur']['resolved']:,} MQLs",
+            rows="first_contact",
+        ),
+        Figure(
+            "conversion",
+            "Lead → opportunity",
+            cohort["cur"]["conversion"],
+            cohort["prev"]["conversion"],
+            "percent",
+            detail=f"{cohort['cur']['opportunity']:,} of {cohort['cur']['created']:,} new leads",
+            rows="conversion",
+        ),
+        Figure(
+            "new_customers",
+            "New customers",
+            money["cur"].customers,
+            money["prev"].customers,
+            "count",
+            rows="new_customers",
+        ),
+        Figure(
+            "cac",
+            "CAC (blended)",
+            money["cur"].cac,
+            money["prev"].cac,
+            "money",
+            higher_is_better=False,
+            detail=f"spend {_money(money['cur'].spend + money['cur'].sales_cost)}",
+        ),
+        Figure(
+            "ltv",
+            "LTV (historical)",
+            money["cur"].ltv,
+            money["prev"].ltv,
+            "money",
+            rows="new_customers",
+        ),
+        Figure("ltv_cac", "LTV : CAC", money["cur"].ltv_cac, money["prev"].ltv_cac, "ratio"),
+    ]
+    return {
+        "figures": {figure.key: figure for figure in figures},
+        "figure_list": figures,
+        "opportunities": opportunities,
+        "flows": flows,
+        "commitment": commitment,
+        "prev_commitment": prev_commitment,
+        "response": response,
+        "funnel": cohort,
+        "economics": money,
+        "cycle_by_channel": cycle_by_channel(flt),
+        "trend": monthly_trend(flt),
+    }
+
+
+def _share_detail(share, what: str) -> str:
+    return "" if share is None else f"{share:.0f}% {what}"
+
+
+def _commitment_detail(mqls: int, commitment: float | None) -> str:
+    if commitment is None:
+        return "no commitment applies"
+    return f"commitment {commitment:,.0f} ({100 * mqls / commitment:.0f}%)" if commitment else ""
+
+
+def _response_detail(row: dict) -> str:
+    if row["p90_hours"] is None:
+        return f"{row['mqls']:,} MQLs, none contacted yet" if row["mqls"] else "no MQLs"
+    return f"p90 {row['p90_hours']:.1f} h · {row['contacted']:,} of {row['mqls']:,} MQLs contacted"
+
+
+def _money(value) -> str:
+    return "—" if value is None else f"${value:,.0f}"
+
+
+# --- Goals ---------------------------------------------------------------------------------------
+
+
+def metric_value(metric: str, flt: ReportFilter):
+    """The value of a goal metric for a filter (its period, segment, team).
+    One or two queries."""
+    from reporting.models import GoalMetric as M
+
+    if metric in (M.SOURCED_PIPELINE, M.NEW_PIPELINE, M.WON_REVENUE, M.WIN_RATE, M.OPPORTUNITIES):
+        row = opportunity_totals(flt)["cur"]
+        return {
+            M.SOURCED_PIPELINE: row["sourced_amount"],
+            M.NEW_PIPELINE: row["new_amount"],
+            M.WON_REVENUE: row["won_amount"],
+            M.WIN_RATE: row["win_rate"],
+            M.OPPORTUNITIES: row["new_count"],
+        }[metric]
+    if metric == M.INFLUENCED_REVENUE:
+        return influenced_revenue(flt)["cur"]
+    if metric in (M.MQLS, M.ACCEPTANCE_RATE):
+        row = stage_flow_totals(flt)["cur"]
+        return row["mqls"] if metric == M.MQLS else row["acceptance_rate"]
+    if metric == M.RESPONSE_WITHIN_SLA:
+        return response_times(flt)["cur"]["within_share"]
+    if metric == M.NEW_CUSTOMERS:
+        return sum(row["customers"] for row in customers_by_channel(flt)["cur"].values())
+    raise ValueError(f"Unknown goal metric {metric!r}")
+
+
+def as_decimal(value) -> Decimal | None:
+    if value is None:
+        return None
+    return value if isinstance(value, Decimal) else Decimal(str(round(float(value), 4)))
+
+
+PERCENT_METRICS = frozenset({"acceptance_rate", "response_within_sla", "win_rate"})
+MONEY_METRICS = frozenset({"sourced_pipeline", "new_pipeline", "won_revenue", "influenced_revenue"})
+
+
+def metric_unit(metric: str) -> str:
+    if metric in PERCENT_METRICS:
+        return "percent"
+    if metric in MONEY_METRICS:
+        return "money"
+    return "count"
