@@ -64,7 +64,10 @@ def _owner_q(*, owner=None, owners=None, unassigned=False, team=None) -> Q:
     elif owners is not None:
         condition &= Q(owner_id__in=owners)
     if team is not None:
-        condition &= Q(owner_id__in=TeamMembership.objects.filter(team=team).values("user_id"))
+        # The ids as literals (one small query): the planner then reads the
+        # (owner, stage) index instead of scanning whole columns for a join.
+        members = list(TeamMembership.objects.filter(team=team).values_list("user_id", flat=True))
+        condition &= Q(owner_id__in=members)
     return condition
 
 

@@ -18,9 +18,11 @@ from urllib.parse import urlsplit
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import QueryDict
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
@@ -53,6 +55,7 @@ class HandoffBoard:
     nouns = "leads"
     columns = board_selectors.HANDOFF_COLUMNS
     model = Lead
+    detail_url_name = "leads:lead_detail"
     filter_form = BoardFilterForm
     url_name = "boards:handoff"
     move_url_name = "boards:lead_move"
@@ -64,14 +67,14 @@ class HandoffBoard:
     def can_move(self, user, lead) -> bool:
         return permissions.can_work_lead(user, lead)
 
-    def targets(self, lead) -> list[tuple[str, str]]:
-        """(column, menu label) of the moves the card's menu offers."""
+    def targets(self, stage) -> list[tuple[str, str]]:
+        """(column, menu label) of the moves a card's menu offers in `stage`."""
         labels = {LeadStage.SAL: "Accept (to SAL)", LeadStage.SQL: "Qualify (to SQL)",
                   LeadStage.RECYCLED: "Reject… (to Recycled)"}  # fmt: skip
         return [
             (to, labels[to])
             for (source, to) in board_moves.HANDOFF_MOVES
-            if source == lead.stage and to in labels
+            if source == stage and to in labels
         ]
 
     def details_form(self, to_stage):
@@ -113,6 +116,7 @@ class DealBoard:
     nouns = "deals"
     columns = board_selectors.DEAL_COLUMNS
     model = Opportunity
+    detail_url_name = "leads:opportunity_detail"
     filter_form = DealBoardFilterForm
     url_name = "boards:deals"
     move_url_name = "boards:deal_move"
@@ -124,14 +128,16 @@ class DealBoard:
     def can_move(self, user, deal) -> bool:
         return permissions.can_work_opportunity(user, deal)
 
-    def targets(self, deal) -> list[tuple[str, str]]:
-        if not deal.is_open:
+    def targets(self, stage) -> list[tuple[str, str]]:
+        """(column, menu label) of the moves a card's menu offers in `stage`:
+        any other column for an open deal, none for a closed one."""
+        if stage not in OpportunityStage.open_stages():
             return []
         labels = {OpportunityStage.WON: "Won…", OpportunityStage.LOST: "Lost…"}
         return [
             (column.stage, labels.get(column.stage, column.label))
             for column in self.columns
-            if column.stage != deal.stage
+            if column.stage != stage
         ]
 
     def details_form(self, to_stage):
@@ -182,15 +188,33 @@ def _filter_query(params: QueryDict) -> str:
     return query.urlencode()
 
 
+def _url_pattern(url_name: str) -> str:
+    """A record URL with `{}` for the id: one reverse() per page rather than
+    one per card (hundreds of cards)."""
+    return reverse(url_name, args=[987654321]).replace("987654321", "{}")
+
+
 def _cards(request, board, page_items) -> list:
     """Mark what the viewer may do with each card (no queries: roles and the
-    manager's team are cached on the user)."""
+    manager's team are cached on the user) and give it its URLs."""
     user = request.user
+    move_url, detail_url = _url_pattern(board.move_url_name), _url_pattern(board.detail_url_name)
     for card in page_items:
         can_move = board.can_move(user, card)
-        card.board_targets = board.targets(card) if can_move else []
+        card.board_movable = can_move and bool(board.targets(card.stage))
         card.board_convert = can_move and board is HANDOFF and card.stage == LeadStage.SQL
+        card.board_move_url = move_url.format(card.pk)
+        card.board_detail_url = detail_url.format(card.pk)
     return page_items
+
+
+def _menu_buttons(board, stage):
+    """The move menu's buttons, the same for every card of a column."""
+    return format_html_join(
+        "",
+        '<button type="submit" name="to_stage" value="{}">{}</button>',
+        board.targets(stage),
+    )
 
 
 def _column(request, board, records, column, summary, *, query, after="", oob=False) -> dict:
@@ -201,6 +225,7 @@ def _column(request, board, records, column, summary, *, query, after="", oob=Fa
         "column": column,
         "summary": summary,
         "cards": _cards(request, board, page.items),
+        "menu_buttons": _menu_buttons(board, column.stage),
         "more_url": f"{base}?{query}&{more}"
         if query and more
         else f"{base}?{more}"
@@ -212,10 +237,19 @@ def _column(request, board, records, column, summary, *, query, after="", oob=Fa
 
 
 def _context(request, board, *, query: str, **extra) -> dict:
+    board_url = reverse(board.url_name)
     return {
         "board": board,
-        "board_url": reverse(board.url_name),
+        "board_url": board_url,
         "query": query,
+        # The same for every card's move form, so rendered once.
+        "csrf_input": format_html(
+            '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)
+        ),
+        "next_input": format_html(
+            '<input type="hidden" name="next" value="{}">',
+            f"{board_url}?{query}" if query else board_url,
+        ),
         "now": timezone.now(),
         "today": timezone.localdate(),
         "can_move_any": _can_move_any(request.user),
@@ -437,7 +471,7 @@ def _details(request, board, record, column, form, version, next_url, query):
 
 def _move_page(request, board, record, *, column, form, version, next_url):
     """Without JavaScript: confirm a move, or choose where to move the card."""
-    targets = board.targets(record)
+    targets = board.targets(record.stage)
     context = {
         "board": board,
         "record": record,
