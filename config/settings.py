@@ -23,6 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -285,6 +286,11 @@ CELERY_BEAT_SCHEDULE = {
     "beat-heartbeat": {"task": "config.tasks.beat_heartbeat", "schedule": 60.0},
     "response-clock-sweep": {"task": "sla.tasks.response_clock_sweep_run", "schedule": 60.0},
     "rescore-jobs-resume": {"task": "sla.tasks.rescore_jobs_resume_run", "schedule": 60.0},
+    "reporting-refresh": {"task": "reporting.tasks.reporting_refresh_run", "schedule": 60.0},
+    "reporting-rebuild": {
+        "task": "reporting.tasks.reporting_rebuild_run",
+        "schedule": crontab(hour=3, minute=30),
+    },
     "scoring-sweep": {"task": "sla.tasks.scoring_sweep_run", "schedule": 120.0},
     "notification-emails-sweep": {
         "task": "sla.tasks.notification_emails_sweep_run",

@@ -59,6 +59,12 @@ LOCK_KEY = 0x2E90_0A77  # the reporting tables' advisory lock
 BATCH_SIZE = 5000
 ATTRIBUTION_CHUNK = 2000
 MARKETING_CHANNELS = Channel.marketing()
+DERIVED_TABLES = (
+    "reporting_leadfunnel",
+    "reporting_stageflowdaily",
+    "reporting_attributionpath",
+    "reporting_attributioncredit",
+)
 
 
 # --- Locking ---------------------------------------------------------------------------
@@ -529,6 +535,12 @@ def reporting_rebuild(*, stdout=None) -> RebuildResult:
         now = timezone.now()
         seconds = time.monotonic() - started
         _state_touch(refreshed_at=now, rebuilt_at=now, rebuild_seconds=seconds)
+    if not connection.in_atomic_block:
+        # Fresh statistics for the planner, and a visibility map for index-only scans.
+        with connection.cursor() as cursor:
+            for table in DERIVED_TABLES:
+                cursor.execute(f"VACUUM (ANALYZE) {table}")
+        say("vacuum and analyze")
     return RebuildResult(
         seconds=time.monotonic() - started,
         leads=leads,
