@@ -49,6 +49,7 @@ class Scenario:
     competitor: str = ""
     pitch: str = "yes"
     pitch_difference: str = ""
+    campaign: str = ""  # compared with the pitch when the deal's lead came from none
     owner_is_demo_rep: bool = False
     with_manager: bool = False
     held_after_days: int = 6
@@ -90,7 +91,7 @@ SCENARIOS = (
     ),
     Scenario(
         "lost", "before_v2", loss_type="no_decision", decided_at="discovery",
-        pitch="partly",
+        pitch="partly", campaign="Webinar: total cost of ownership",
         pitch_difference="The campaign promised lower total cost of ownership; the first call "
                          "was about processor specs.",
         drivers=[
@@ -159,7 +160,7 @@ SCENARIOS = (
     ),
     Scenario(
         "lost", "recent", loss_type="competitor", competitor="Contoso Devices",
-        decided_at="demo", pitch="no",
+        decided_at="demo", pitch="no", campaign="LinkedIn: IT leaders",
         pitch_difference="The ads promised “a device for every worker”; we have nothing "
                          "rugged for the warehouse floor.",
         drivers=[
@@ -317,6 +318,9 @@ def winloss_load(*, stdout=None) -> None:
             if scenario.loss_type == "competitor" and deal.competitor_id:
                 competitor = deal.competitor
             held_on = deal.closed_on + timedelta(days=scenario.held_after_days)
+            campaign = deal.source_lead.source_campaign if deal.source_lead_id else None
+            if campaign is None and scenario.campaign:
+                campaign = Campaign.objects.get(name=scenario.campaign)
             retrospective = services.retrospective_create(
                 opportunity=deal,
                 actor=users["manager"],
@@ -324,8 +328,9 @@ def winloss_load(*, stdout=None) -> None:
                 loss_type=scenario.loss_type,
                 competitor=competitor,
                 decided_at_stage=scenario.decided_at,
-                pitch_match=scenario.pitch,
-                pitch_difference=scenario.pitch_difference,
+                campaign=campaign,
+                pitch_match=scenario.pitch if campaign else "",
+                pitch_difference=scenario.pitch_difference if campaign else "",
                 key_quotes=scenario.quotes,
                 learnings=scenario.learnings,
                 held_on=held_on,

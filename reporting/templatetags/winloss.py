@@ -3,6 +3,7 @@ home page's reviews-due card load their own data here, so those pages need
 only an include."""
 
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html
 
 from reporting import winloss_selectors as selectors
@@ -32,9 +33,10 @@ def retrospective_panel(context, opportunity):
 
 @register.simple_tag
 def reviews_due_for(user, limit=5):
-    """{'count', 'deals'}: the user's deals due a retrospective (two queries)."""
-    deals = selectors.reviews_due(owner=user)
-    return {"count": deals.count(), "deals": list(deals[:limit])}
+    """{'count', 'deals', 'today'}: the user's deals due a retrospective (two queries)."""
+    today = timezone.localdate()
+    deals = selectors.reviews_due(owner=user, today=today)
+    return {"count": deals.count(), "deals": list(deals[:limit]), "today": today}
 
 
 @register.simple_tag
