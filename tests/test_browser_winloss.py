@@ -42,7 +42,8 @@ def test_manager_and_marketer_hold_a_retrospective_and_read_the_insights(page, m
     # The manager owns the deal: home and the deal page say a review is due.
     login(page, "mona")
     expect(page.locator("#retrospectives-due")).to_contain_text("Globex fleet refresh")
-    page.locator("#retrospectives-due").get_by_role("link", name="Globex fleet refresh").click()
+    due = page.locator("#retrospectives-due")
+    due.get_by_role("link", name="Globex fleet refresh", exact=True).click()
     panel = page.locator("#deal-retrospective")
     expect(panel).to_contain_text("Retrospective due")
     panel.get_by_role("link", name="Start the retrospective").click()
