@@ -1,6 +1,8 @@
 """The boards' filters (GET, kept in the URL) and the forms a move to won or
 lost asks for first."""
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -92,7 +94,7 @@ def valid_filter_form(form_class, data, user):
 
 class DealWonForm(forms.Form):
     amount = forms.DecimalField(
-        min_value=0.01, max_digits=14, decimal_places=2, label="Final amount"
+        min_value=Decimal("0.01"), max_digits=14, decimal_places=2, label="Final amount"
     )
     closed_on = forms.DateField(label="Close date", widget=forms.DateInput(attrs={"type": "date"}))
 

@@ -172,6 +172,12 @@ def test_everyone_sees_both_boards(request, client_for, role):
     assert f'href="{reverse("boards:handoff")}"' in handoff.content.decode()
 
 
+def test_deal_page_links_the_deal_board(client_for, rep):
+    deal = make_opportunity(stage="demo", owner=rep)
+    body = client_for(rep).get(deal.get_absolute_url()).content.decode()
+    assert f'href="{reverse("boards:deals")}"' in body
+
+
 def test_board_fragment_for_htmx(client_for, rep):
     make_opportunity(stage=OpportunityStage.PROPOSAL, owner=rep)
     response = client_for(rep).get(reverse("boards:deals"), headers=HTMX)

@@ -3,6 +3,7 @@ reason dialog) with the column totals following, moving leads from the
 keyboard menu, a refused drag going back, and the board catching up with
 another user's change when the window regains focus."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -128,6 +129,7 @@ def test_board_catches_up_with_another_users_move_on_focus(page, rep, manager, t
 
     make_team(manager=manager, members=[rep])
     deal = make_opportunity(stage="discovery", owner=rep, amount=Decimal("4000"))
+    theirs = make_opportunity(stage="demo", owner=manager, amount=Decimal("700"))
 
     login(page, "ray")
     page.goto("/boards/deals/")
@@ -139,3 +141,13 @@ def test_board_catches_up_with_another_users_move_on_focus(page, rep, manager, t
     expect(page.locator(f"#cards-negotiation #card-{deal.pk}")).to_be_visible()
     expect(figures(page, "discovery")).to_have_text("0 deals · $0")
     expect(figures(page, "negotiation")).to_have_text("1 deal · $4,000")
+
+    # Filters update the board in place and live in the URL.
+    expect(page.locator(f"#card-{theirs.pk}")).to_be_visible()
+    page.get_by_label("Owner").select_option(label="Me")
+    expect(page.locator(f"#card-{theirs.pk}")).to_have_count(0)
+    expect(figures(page, "demo")).to_have_text("0 deals · $0")
+    expect(page).to_have_url(re.compile(r"owner=me"))
+    page.reload()
+    expect(page.get_by_label("Owner")).to_have_value("me")
+    expect(page.locator(f"#card-{theirs.pk}")).to_have_count(0)
