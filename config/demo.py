@@ -25,6 +25,7 @@ LOADERS: tuple[str, ...] = (
     "leads.demo.demo_load",
     "sla.demo.agreement_load",
     "reporting.winloss_demo.winloss_load",
+    "reporting.demo.reporting_load",
 )
 
 

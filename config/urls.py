@@ -22,6 +22,7 @@ urlpatterns = [
     path("notifications/", include("sla.notification_urls")),
     path("agreement/", include("sla.urls")),
     path("winloss/", include("reporting.winloss_urls")),
+    path("reporting/", include("reporting.urls")),
     path("", include("leads.urls")),
     path("boards/", include("leads.board_urls")),
     path("api/v1/", include("leads.api_urls")),

@@ -83,3 +83,57 @@ class ActionItemAdmin(AuditedAdmin, admin.ModelAdmin):
 
 
 # --- end of win/loss ---------------------------------------------------------------------
+
+
+# --- Closed-loop reporting: goals, the QBR record, settings, refresh state -------------
+
+
+@admin.register(models.SharedGoal)
+class SharedGoalAdmin(AuditedAdmin, admin.ModelAdmin):
+    list_display = ("title", "metric", "target", "starts_on", "ends_on", "segment", "team")
+    list_filter = ("metric", "segment", "team")
+    search_fields = ("title", "note")
+    raw_id_fields = ("created_by",)
+
+
+@admin.register(models.QuarterlyReview)
+class QuarterlyReviewAdmin(AuditedAdmin, admin.ModelAdmin):
+    list_display = ("quarter_start", "improvement", "improvement_owner", "recorded_at")
+    raw_id_fields = ("recorded_by",)
+
+
+@admin.register(models.ReportingSettings)
+class ReportingSettingsAdmin(AuditedAdmin, admin.ModelAdmin):
+    """One row: the sales cost CAC adds to spend, and the gross margin LTV counts."""
+
+    list_display = ("__str__", "sales_cost_per_month", "gross_margin_percent", "updated_at")
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not models.ReportingSettings.objects.exists()
+
+
+@admin.register(models.AttributionScheme)
+class AttributionSchemeAdmin(admin.ModelAdmin):
+    """The weights each stored attribution result was computed with (read-only)."""
+
+    list_display = ("model", "weights", "created_at")
+    readonly_fields = ("model", "weights", "signature", "created_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.RefreshState)
+class RefreshStateAdmin(admin.ModelAdmin):
+    """When the reporting tables were last refreshed and rebuilt (read-only)."""
+
+    list_display = ("refreshed_at", "rebuilt_at", "rebuild_seconds", "changes_applied")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

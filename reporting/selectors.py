@@ -4,7 +4,7 @@ behind each figure. Every function runs a fixed number of queries."""
 import calendar
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -96,7 +96,7 @@ def path_totals(flt: ReportFilter) -> dict:
         .values("kind")
         .annotate(
             deals=Count("id"),
-            amount=Sum("amount"),
+            total=Sum("amount"),
             unattributed=Sum("amount", filter=Q(touches=0)),
             unattributed_deals=Count("id", filter=Q(touches=0)),
         )
@@ -108,7 +108,7 @@ def path_totals(flt: ReportFilter) -> dict:
     for row in rows.order_by():
         totals[row["kind"]] = {
             "deals": row["deals"],
-            "amount": row["amount"] or ZERO,
+            "amount": row["total"] or ZERO,
             "unattributed": row["unattributed"] or ZERO,
             "unattributed_deals": row["unattributed_deals"],
         }
@@ -488,7 +488,8 @@ def scorecard_months(*, end: date, months: int = 6) -> Period:
 
 
 def _month_key(value) -> date:
-    return value.date() if hasattr(value, "date") and not isinstance(value, date) else value
+    """TruncMonth gives dates for date columns, local datetimes for timestamps."""
+    return value.date() if isinstance(value, datetime) else value
 
 
 def _pct(numerator, denominator):
@@ -561,7 +562,8 @@ def scorecard_by_version(period: Period, *, team=None) -> list[dict]:
     result = []
     for (_, month), item in sorted(table.items(), key=lambda kv: (kv[0][1], kv[0][0] or 0)):
         version = item["version"]
-        if version is None and not (item["mqls"] or item["breaches"] or item["resolved"]):
+        activity = item["mqls"] + item["accepted"] + item["rejected"] + item["dropped"]
+        if not (activity or item["breaches"] or item["resolved"]):
             continue
         month_period = Period(
             "month",
