@@ -151,3 +151,16 @@ def test_board_catches_up_with_another_users_move_on_focus(page, rep, manager, t
     page.reload()
     expect(page.get_by_label("Owner")).to_have_value("me")
     expect(page.locator(f"#card-{theirs.pk}")).to_have_count(0)
+
+
+def test_a_long_column_loads_more_cards_when_scrolled(page, marketer):
+    for i in range(60):
+        make_opportunity(name=f"Scroll deal {i:02d}", stage="demo")
+    login(page, "mia")
+    page.goto("/boards/deals/")
+    cards = page.locator("#cards-demo > li.board-card")
+    expect(cards).to_have_count(50)
+    page.locator("#cards-demo").evaluate("list => { list.scrollTop = list.scrollHeight; }")
+    expect(cards).to_have_count(60)
+    expect(page.locator("#cards-demo .board-more")).to_have_count(0)
+    expect(figures(page, "demo")).to_have_text("60 deals · $600,000")
