@@ -155,8 +155,9 @@ DEFAULT_MODELS = (Model.LINEAR, Model.W_SHAPED)
 
 
 def _models(request) -> list[str]:
-    first = request.GET.get("model_a") or DEFAULT_MODELS[0]
-    second = request.GET.get("model_b") or DEFAULT_MODELS[1]
+    # model/compare are accepted too (short links, e.g. ?model=linear&compare=w_shaped).
+    first = request.GET.get("model_a") or request.GET.get("model") or DEFAULT_MODELS[0]
+    second = request.GET.get("model_b") or request.GET.get("compare") or DEFAULT_MODELS[1]
     models = [
         m if m in MODEL_LABELS else default
         for m, default in ((first, DEFAULT_MODELS[0]), (second, DEFAULT_MODELS[1]))
