@@ -27,6 +27,7 @@ from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
+from config import roles
 from config.http import is_fragment, safe_next_url
 from leads import board_moves, board_selectors, permissions, services
 from leads.board_forms import (
@@ -42,6 +43,7 @@ from leads.models import Lead, LeadStage, Opportunity, OpportunityStage
 TEMPLATE = "leads/boards/board.html"
 # Request parameters that are not filters (kept out of links and stamps).
 NON_FILTER_PARAMS = ("column", "after", "sync")
+MESSAGE_LEVELS = {"success": messages.SUCCESS, "error": messages.ERROR}
 
 
 class HandoffBoard:
@@ -219,18 +221,16 @@ def _menu_buttons(board, stage):
 
 def _column(request, board, records, column, summary, *, query, after="", oob=False) -> dict:
     page = board_selectors.column_page(records, column.stage, after=after)
-    base = reverse(board.url_name)
-    more = f"column={column.stage}&after={page.next_cursor}" if page.has_next else ""
+    more_url = ""
+    if page.has_next:
+        more = f"column={column.stage}&after={page.next_cursor}"
+        more_url = f"{reverse(board.url_name)}?{f'{query}&' if query else ''}{more}"
     return {
         "column": column,
         "summary": summary,
         "cards": _cards(request, board, page.items),
         "menu_buttons": _menu_buttons(board, column.stage),
-        "more_url": f"{base}?{query}&{more}"
-        if query and more
-        else f"{base}?{more}"
-        if more
-        else "",
+        "more_url": more_url,
         "needs_details": board.details_form(column.stage) is not None,
         "oob": oob,
     }
@@ -258,8 +258,6 @@ def _context(request, board, *, query: str, **extra) -> dict:
 
 
 def _can_move_any(user) -> bool:
-    from config import roles
-
     return permissions.is_admin(user) or roles.is_sales(user)
 
 
@@ -375,7 +373,7 @@ def _move(request, board, record):
 
     def done(message, level, *, current=record, close_dialog=False):
         if not fragment:
-            messages.add_message(request, level_code[level], message)
+            messages.add_message(request, MESSAGE_LEVELS[level], message)
             return redirect(next_url)
         form = valid_filter_form(board.filter_form, QueryDict(query), request.user)
         response = _board_update(
@@ -399,8 +397,7 @@ def _move(request, board, record):
     if column is None:
         if request.method == "POST":
             return done("Choose a column to move the card to.", "error")
-        return _move_page(request, board, record, column=None, form=None, version=version,
-                          next_url=next_url)  # fmt: skip
+        return _move_page(request, board, record, column=None, version=version, next_url=next_url)
 
     try:
         board.check(record=record, to_stage=column.stage, expected_version=version)
@@ -416,14 +413,13 @@ def _move(request, board, record):
             form = form_class(
                 initial=board.details_initial(record, column.stage), auto_id="move_%s"
             )
-            return _details(request, board, record, column, form, version, next_url, query)
+            return _details(request, board, record, column, form, version, next_url)
         form = form_class(request.POST, auto_id="move_%s")
         if not form.is_valid():
-            return _details(request, board, record, column, form, version, next_url, query)
+            return _details(request, board, record, column, form, version, next_url)
         details = form.cleaned_data
     elif request.method == "GET":
-        return _move_page(request, board, record, column=column, form=None, version=version,
-                          next_url=next_url)  # fmt: skip
+        return _move_page(request, board, record, column=column, version=version, next_url=next_url)
 
     try:
         moved = board.move(
@@ -442,16 +438,13 @@ def _move(request, board, record):
     )
 
 
-level_code = {"success": messages.SUCCESS, "error": messages.ERROR}
-
-
 def _current_query(request) -> str:
     """The board's filters as the page shows them: htmx sends the page's URL."""
     current = getattr(request.htmx, "current_url", None) or ""
     return _filter_query(QueryDict(urlsplit(current).query))
 
 
-def _details(request, board, record, column, form, version, next_url, query):
+def _details(request, board, record, column, form, version, next_url):
     """The form a move needs first: in the dialog (htmx), or as a page."""
     context = {
         "board": board,
@@ -469,14 +462,14 @@ def _details(request, board, record, column, form, version, next_url, query):
     return render(request, "leads/boards/move.html", context)
 
 
-def _move_page(request, board, record, *, column, form, version, next_url):
+def _move_page(request, board, record, *, column, version, next_url):
     """Without JavaScript: confirm a move, or choose where to move the card."""
     targets = board.targets(record.stage)
     context = {
         "board": board,
         "record": record,
         "column": column,
-        "form": form,
+        "form": None,
         "targets": targets,
         "version": version if version is not None else record.version,
         "from_stage": record.stage,
