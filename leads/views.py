@@ -324,6 +324,12 @@ def lead_disqualify(request, pk):
 
 def _lead_verdict(request, pk, action, service, done_words):
     lead = get_object_or_404(Lead, pk=pk)
+    allowed = (
+        permissions.can_disqualify_lead(request.user, lead)
+        if action == "disqualify"
+        else permissions.can_work_lead(request.user, lead)
+    )
+    permissions.require(allowed, f"You cannot {action} this lead.")
     form = LEAD_ACTIONS[action][0](request.POST)
     if not form.is_valid():
         return _lead_form_invalid(request, lead, action, form)
@@ -347,6 +353,7 @@ def _lead_verdict(request, pk, action, service, done_words):
 @require_http_methods(["POST"])
 def lead_convert(request, pk):
     lead = get_object_or_404(Lead, pk=pk)
+    permissions.require(permissions.can_work_lead(request.user, lead), "You cannot work this lead.")
     form = forms.ConvertForm(request.POST)
     if not form.is_valid():
         return _lead_form_invalid(request, lead, "convert", form)
@@ -366,6 +373,7 @@ def lead_convert(request, pk):
 @require_http_methods(["POST"])
 def lead_activity(request, pk):
     lead = get_object_or_404(Lead, pk=pk)
+    permissions.require(permissions.can_work_lead(request.user, lead), "You cannot work this lead.")
     form = forms.ActivityForm(request.POST)
     if not form.is_valid():
         return _lead_form_invalid(request, lead, "activity", form)
@@ -386,6 +394,7 @@ def lead_activity(request, pk):
 @require_http_methods(["POST"])
 def lead_feedback(request, pk):
     lead = get_object_or_404(Lead, pk=pk)
+    permissions.require(permissions.can_work_lead(request.user, lead), "You cannot work this lead.")
     form = forms.LeadFeedbackForm(request.POST)
     if not form.is_valid():
         return _lead_form_invalid(request, lead, "feedback", form)
@@ -401,6 +410,9 @@ def lead_feedback(request, pk):
 @require_http_methods(["POST"])
 def lead_touchpoint(request, pk):
     lead = get_object_or_404(Lead, pk=pk)
+    permissions.require(
+        permissions.can_edit_lead(request.user, lead), "You cannot record touchpoints here."
+    )
     form = forms.TouchpointForm(request.POST)
     if not form.is_valid():
         return _lead_form_invalid(request, lead, "touchpoint", form)
@@ -416,6 +428,9 @@ def lead_touchpoint(request, pk):
 @require_http_methods(["POST"])
 def lead_assign(request, pk):
     lead = get_object_or_404(Lead, pk=pk)
+    permissions.require(
+        permissions.can_assign_lead(request.user, lead), "You cannot reassign this lead."
+    )
     form = forms.AssignForm(request.POST)
     if not form.is_valid():
         return _lead_form_invalid(request, lead, "assign", form)

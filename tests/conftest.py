@@ -132,3 +132,10 @@ def taxonomy(db):
 
     if not FeedbackReason.objects.exists():
         importlib.import_module("leads.migrations.0002_feedback_taxonomy").seed(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Tests create many users; a deliberately slow password hash would
+    dominate their run time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
