@@ -442,6 +442,11 @@ def figure_rows(figure: str, flt: ReportFilter, params=None) -> RowsSpec | None:
     return None
 
 
+def _id_or_none(value: str) -> int | None:
+    """A campaign or asset id from the URL ("" for none; anything else: none)."""
+    return int(value) if value.isdigit() else None
+
+
 def _credited_rows(flt: ReportFilter, params: dict) -> RowsSpec:
     model = params.get("model") if params.get("model") in MODEL_LABELS else "linear"
     kind = params.get("kind") if params.get("kind") in AttributionKind.values else "pipeline"
@@ -456,11 +461,11 @@ def _credited_rows(flt: ReportFilter, params: dict) -> RowsSpec:
         rows = rows.filter(channel=params["channel"])
         dimension = kpis.channel_label(params["channel"]) if params["channel"] else "no channel"
     if "campaign" in params:
-        rows = rows.filter(campaign_id=params["campaign"] or None)
-        dimension = "this campaign"
+        rows = rows.filter(campaign_id=_id_or_none(params["campaign"]))
+        dimension = "this campaign" if params["campaign"] else "no campaign"
     if "asset" in params:
-        rows = rows.filter(asset_id=params["asset"] or None)
-        dimension = "this content asset"
+        rows = rows.filter(asset_id=_id_or_none(params["asset"]))
+        dimension = "this content asset" if params["asset"] else "no content asset"
     columns = [
         Column(
             "Opportunity",

@@ -21,10 +21,3 @@ def reporting_rebuild_run() -> None:
     incremental counting keeps as it was (a lead's later change of segment or
     owner, deleted leads). Idempotent."""
     rollups.reporting_rebuild()
-
-
-def refresh_on_touchpoints(sender, lead_ids, **kwargs):
-    """New touchpoints were committed (API, import, a rep): refresh soon, so a
-    late touch is credited without waiting for the next beat tick. The signal
-    is sent after commit."""
-    reporting_refresh_run.delay()

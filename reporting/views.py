@@ -508,8 +508,8 @@ def figure_rows_export(request, figure):
 
 @require_http_methods(["GET"])
 def export(request, page):
-    """One table of a reporting page as CSV: ?table=<key> with the page's
-    filters."""
+    """One table of a reporting page as CSV: ?table=<key> (default: the
+    page's first) with the page's filters."""
     _, flt = _filters(request, default_period="year" if page == "scorecard" else "quarter")
     if page == "dashboard":
         tables = exports.dashboard_tables(dashboard_context(flt))
@@ -529,7 +529,7 @@ def export(request, page):
         tables = exports.qbr_tables(qbr_context(quarter_period(year, number)))
     else:
         raise Http404("No such page.")
-    key = request.GET.get("table", "")
+    key = request.GET.get("table") or next(iter(tables))  # default: the page's first table
     if key not in tables:
         raise Http404(f"No table “{key}” on this page.")
     table = tables[key]

@@ -144,6 +144,15 @@ def test_pipeline_revenue_win_rate_deal_size_and_cycle(data):
     assert prev["won_amount"] == 0 and prev["average_deal"] is None
 
 
+def test_sales_cycle_by_source_channel(data):
+    rows = {row["source_channel"]: row for row in kpis.cycle_by_channel(report())}
+    # Won in March: O1 (paid search lead, 15 days) and O4 (outbound lead, 20 days).
+    assert rows[Channel.PAID_SEARCH]["deals"] == 1
+    assert rows[Channel.PAID_SEARCH]["median_days"] == pytest.approx(15)
+    assert rows[Channel.OUTBOUND]["mean_days"] == pytest.approx(20)
+    assert rows[Channel.OUTBOUND]["revenue"] == Decimal(500)
+
+
 def test_segment_and_team_filters(data):
     enterprise = kpis.opportunity_totals(report(segment="enterprise"))["cur"]
     assert enterprise["new_amount"] == Decimal(3000)  # O1 + O3
