@@ -70,7 +70,12 @@ SCHEMES: dict[str, dict] = {
         REST: 0.1,
     },
     Model.FULL_PATH: {
-        "positions": {FIRST: 0.225, LEAD_CREATION: 0.225, OPPORTUNITY_CREATION: 0.225, CLOSE: 0.225},
+        "positions": {
+            FIRST: 0.225,
+            LEAD_CREATION: 0.225,
+            OPPORTUNITY_CREATION: 0.225,
+            CLOSE: 0.225,
+        },
         REST: 0.1,
     },
     Model.TIME_DECAY: {"half_life_days": HALF_LIFE_DAYS},
