@@ -964,6 +964,7 @@ def dashboard(flt: ReportFilter, *, now=None) -> dict:
             "money",
             higher_is_better=False,
             detail=f"spend {_money(money['cur'].spend + money['cur'].sales_cost)}",
+            rows="new_customers",
         ),
         Figure(
             "ltv",
