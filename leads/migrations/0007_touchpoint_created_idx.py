@@ -4,14 +4,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leads', '0006_lead_fewer_indexes'),
+        ("leads", "0006_lead_fewer_indexes"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='touchpoint',
-            index=models.Index(fields=['created_at'], name='touchpoint_created_idx'),
+            model_name="touchpoint",
+            index=models.Index(fields=["created_at"], name="touchpoint_created_idx"),
         ),
     ]
