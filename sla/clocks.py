@@ -1,9 +1,12 @@
 """Business-hours arithmetic for response clocks.
 
 A clock runs only on working days, between the day's start and end, in the
-calendar's own time zone, and never on holidays. Wall-clock times are built
-in that zone with zoneinfo, so a clock that spans a daylight-saving change
-counts real working hours, not UTC hours.
+calendar's own time zone, and never on holidays. Opening and closing times
+are built as wall-clock times in that zone (zoneinfo) and then handled in
+UTC: Python compares and subtracts two datetimes of the same zone by their
+wall clocks, which is wrong across a daylight-saving change, so all the
+arithmetic here is done on UTC times, and a clock counts real elapsed
+working time.
 """
 
 import zoneinfo
@@ -46,40 +49,40 @@ class BusinessCalendar:
         return day.weekday() in self.working_days and day not in self.holidays
 
     def opening(self, day: date) -> datetime:
-        return _local(day, self.day_starts, self.zone)
+        """When the working day opens, in UTC."""
+        return _utc(day, self.day_starts, self.zone)
 
     def closing(self, day: date) -> datetime:
-        return _local(day, self.day_ends, self.zone)
+        """When the working day closes, in UTC."""
+        return _utc(day, self.day_ends, self.zone)
 
     def is_open(self, moment: datetime) -> bool:
         """Is `moment` inside working hours (start inclusive, end inclusive)?"""
-        local = moment.astimezone(self.zone)
-        day = local.date()
-        return self.is_working_day(day) and self.opening(day) <= local <= self.closing(day)
+        moment = moment.astimezone(UTC)
+        day = moment.astimezone(self.zone).date()
+        return self.is_working_day(day) and self.opening(day) <= moment <= self.closing(day)
 
     def next_opening(self, moment: datetime) -> datetime:
-        """`moment` if the calendar is open then (and before closing), else the
-        next time it opens."""
-        local = moment.astimezone(self.zone)
-        day = local.date()
+        """`moment` (in UTC) if the calendar is open then and not at closing,
+        else the next time it opens."""
+        moment = moment.astimezone(UTC)
+        day = moment.astimezone(self.zone).date()
         for _ in range(MAX_DAYS_SEARCHED):
             if self.is_working_day(day):
                 opening, closing = self.opening(day), self.closing(day)
-                if local < opening:
+                if moment < opening:
                     return opening
-                if local < closing:
-                    return local
+                if moment < closing:
+                    return moment
             day += timedelta(days=1)
-            local = self.opening(day)
         raise ValueError("The calendar has no working time in the next ten years.")
 
 
-def _local(day: date, at: time, zone) -> datetime:
-    """A wall-clock time on a day in a zone. In a daylight-saving gap the
-    time does not exist; normalising through UTC moves it past the gap."""
-    naive = datetime.combine(day, at)
-    aware = naive.replace(tzinfo=zone)
-    return aware.astimezone(UTC).astimezone(zone)
+def _utc(day: date, at: time, zone) -> datetime:
+    """A wall-clock time on a day in a zone, as a UTC time. In a
+    daylight-saving gap the wall time does not exist; it is read with the
+    offset before the change (fold 0), which lands just past the gap."""
+    return datetime.combine(day, at).replace(tzinfo=zone).astimezone(UTC)
 
 
 def business_due(start: datetime, hours: Decimal | float, calendar: BusinessCalendar) -> datetime:
@@ -95,11 +98,10 @@ def business_due(start: datetime, hours: Decimal | float, calendar: BusinessCale
         raise ValueError("A response time must be positive.")
     current = calendar.next_opening(start)
     for _ in range(MAX_DAYS_SEARCHED):
-        closing = calendar.closing(current.date())
-        # Real elapsed time until closing (aware subtraction is in UTC).
-        available = closing - current
+        closing = calendar.closing(current.astimezone(calendar.zone).date())
+        available = closing - current  # both UTC: real elapsed time
         if remaining <= available:
-            return (current.astimezone(UTC) + remaining).astimezone(UTC)
+            return current + remaining
         remaining -= available
         current = calendar.next_opening(closing + timedelta(seconds=1))
     raise ValueError("The response time does not fit in ten years of working hours.")
@@ -110,9 +112,10 @@ def business_hours_between(start: datetime, end: datetime, calendar: BusinessCal
     if end <= start:
         return 0.0
     total = timedelta(0)
+    end = end.astimezone(UTC)
     current = calendar.next_opening(start)
     while current < end:
-        closing = calendar.closing(current.date())
+        closing = calendar.closing(current.astimezone(calendar.zone).date())
         total += min(closing, end) - current
         if end <= closing:
             break

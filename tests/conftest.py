@@ -139,3 +139,12 @@ def fast_password_hashing(settings):
     """Tests create many users; a deliberately slow password hash would
     dominate their run time."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# Property tests: in CI the examples are derived from the test, so a run is
+# reproducible; locally they are random, to keep finding new cases.
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")

@@ -41,7 +41,9 @@ def test_a_real_worker_imports_a_job_with_progress_and_rejected_rows(
     )
     # Start it through the service; send the task to a queue only this test's worker reads.
     enqueued = []
-    monkeypatch.setattr(import_run, "delay_on_commit", enqueued.append)
+    monkeypatch.setattr(
+        import_services, "enqueue_on_commit", lambda task, job_id: enqueued.append(job_id)
+    )
     job = import_services.import_job_start(job=job, actor=marketer)
     assert enqueued == [job.pk] and job.status == "queued"
     queue = f"test-{uuid.uuid4().hex[:8]}"

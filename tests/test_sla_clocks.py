@@ -99,3 +99,13 @@ def test_a_calendar_needs_a_working_day_and_a_real_day():
         BusinessCalendar("UTC", frozenset({0}), time(17), time(9))
     with pytest.raises(ValueError):
         business_due(datetime(2026, 1, 1, tzinfo=UTC), 0, CHICAGO_OFFICE)
+
+
+def test_a_working_window_that_ends_inside_the_spring_forward_gap():
+    # Chicago, Sundays 00:00-02:00: on 2026-03-08 02:00 does not exist (clocks
+    # jump to 03:00), so that Sunday has 2 real hours, and 4.01 hours from
+    # the Sunday before run into the Sunday after.
+    calendar = BusinessCalendar("America/Chicago", frozenset({6}), time(0), time(2))
+    due = business_due(datetime(2026, 3, 1, 0, 0, tzinfo=UTC), Decimal("4.01"), calendar)
+    assert calendar.is_open(due)
+    assert due.astimezone(calendar.zone).date() == date(2026, 3, 15)
