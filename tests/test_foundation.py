@@ -180,3 +180,26 @@ def test_server_timing_header_counts_queries(client_for, rep):
     response = client_for(rep).get(reverse("home"))
     timing = response["Server-Timing"]
     assert timing.startswith("app;dur=") and 'desc="queries=' in timing
+
+
+def test_state_changing_requests_need_the_csrf_token_htmx_included(rep, taxonomy):
+    from django.test import Client
+
+    from leads.models import LeadStage
+    from tests.factories import make_lead
+
+    lead = make_lead(stage=LeadStage.MQL, owner=rep)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(rep)
+    url = reverse("leads:lead_accept", args=[lead.pk])
+    refused = client.post(url, headers={"HX-Request": "true"})
+    assert refused.status_code == 403
+    lead.refresh_from_db()
+    assert lead.stage == LeadStage.MQL
+    # The layout gives htmx the token in hx-headers on <body>, sent as X-CSRFToken.
+    page = client.get(lead.get_absolute_url()).content.decode()
+    token = page.split('"X-CSRFToken": "', 1)[1].split('"', 1)[0]
+    accepted = client.post(url, headers={"HX-Request": "true", "X-CSRFToken": token})
+    assert accepted.status_code == 200
+    lead.refresh_from_db()
+    assert lead.stage == LeadStage.SAL
