@@ -4,18 +4,16 @@ lost asks for first."""
 from decimal import Decimal
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from leads.forms import ReasonChoiceField, sellers
+from leads.forms import OwnerFilterField, ReasonChoiceField, owner_filter_kwargs
 from leads.models import Channel, Competitor, FeedbackReason, Segment, Team
-from leads.permissions import managed_user_ids
 
 
 class BoardFilterForm(forms.Form):
     """Owner, team, source and segment; invalid values narrow nothing."""
 
-    owner = forms.CharField(required=False, label="Owner")
+    owner = OwnerFilterField()
     team = forms.ModelChoiceField(
         required=False, queryset=Team.objects.order_by("name"), empty_label="Any team"
     )
@@ -27,29 +25,13 @@ class BoardFilterForm(forms.Form):
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
-        owner_choices = [("", "Anyone"), ("me", "Me"), ("team", "My team"), ("none", "Unassigned")]
-        owner_choices += [(str(u.pk), u.get_full_name() or u.username) for u in sellers()]
-        self.fields["owner"].widget = forms.Select(choices=owner_choices)
-
-    def clean_owner(self):
-        owner = self.cleaned_data.get("owner") or ""
-        if owner not in ("", "me", "team", "none") and not owner.isdigit():
-            raise forms.ValidationError("Choose an owner from the list.")
-        return owner
+        self.fields["owner"].set_choices()
 
     def selector_kwargs(self) -> dict:
         """Arguments for the board's selector from the valid fields."""
         data = self.cleaned_data if self.is_bound else {}
-        owner = data.get("owner") or ""
-        owner_user = None
-        if owner == "me":
-            owner_user = self.user
-        elif owner.isdigit():
-            owner_user = get_user_model()(pk=int(owner))
         return {
-            "owner": owner_user,
-            "owners": managed_user_ids(self.user) if owner == "team" and self.user else None,
-            "unassigned": owner == "none",
+            **owner_filter_kwargs(data.get("owner") or "", self.user),
             "team": data.get("team"),
             "channels": [data["source"]] if data.get("source") else (),
             "segments": [data["segment"]] if data.get("segment") else (),

@@ -32,6 +32,42 @@ def sellers():
     )
 
 
+class OwnerFilterField(forms.CharField):
+    """The "owner" filter of lists and boards: anyone, me, my team (the
+    sellers I manage), unassigned, or one seller."""
+
+    SPECIAL = ("", "me", "team", "none")
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("label", "Owner")
+        super().__init__(**kwargs)
+
+    def set_choices(self):
+        choices = [("", "Anyone"), ("me", "Me"), ("team", "My team"), ("none", "Unassigned")]
+        choices += [(str(u.pk), u.get_full_name() or u.username) for u in sellers()]
+        self.widget = forms.Select(choices=choices)
+
+    def validate(self, value):
+        super().validate(value)
+        if value not in self.SPECIAL and not value.isdigit():
+            raise forms.ValidationError("Choose an owner from the list.")
+
+
+def owner_filter_kwargs(value: str, user) -> dict:
+    """Selector arguments (owner, owners, unassigned) for an owner filter value."""
+    owner = None
+    if value == "me":
+        owner = user
+    elif value.isdigit():
+        owner = get_user_model()(pk=int(value))
+    return {
+        "owner": owner,
+        "owners": managed_user_ids(user) if value == "team" and user else None,
+        "unassigned": value == "none",
+    }
+
+
 class SellerChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, user):
         return user.get_full_name() or user.username
@@ -50,7 +86,7 @@ class LeadFilterForm(forms.Form):
     stage = forms.MultipleChoiceField(
         required=False, choices=LeadStage.choices, widget=forms.SelectMultiple(attrs={"size": 4})
     )
-    owner = forms.CharField(required=False, label="Owner")
+    owner = OwnerFilterField()
     channel = forms.MultipleChoiceField(
         required=False,
         label="Source channel",
@@ -75,36 +111,23 @@ class LeadFilterForm(forms.Form):
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
-        owner_choices = [("", "Anyone"), ("me", "Me"), ("team", "My team"), ("none", "Unassigned")]
-        owner_choices += [(str(u.pk), u.get_full_name() or u.username) for u in sellers()]
-        self.fields["owner"].widget = forms.Select(choices=owner_choices)
+        self.fields["owner"].set_choices()
 
     def clean(self):
         data = super().clean()
         low, high = data.get("score_min"), data.get("score_max")
         if low is not None and high is not None and low > high:
             self.add_error("score_max", "The upper score must not be below the lower one.")
-        owner = data.get("owner") or ""
-        if owner not in ("", "me", "team", "none") and not owner.isdigit():
-            self.add_error("owner", "Choose an owner from the list.")
         return data
 
     def selector_kwargs(self) -> dict:
         """Arguments for `selectors.leads_filtered` from valid data (invalid
         fields are ignored, so a bad parameter narrows nothing)."""
         data = self.cleaned_data if self.is_bound else {}
-        owner = data.get("owner") or ""
-        owner_user = None
-        if owner == "me":
-            owner_user = self.user
-        elif owner.isdigit():
-            owner_user = get_user_model().objects.filter(pk=int(owner)).first()
         return {
             "q": data.get("q") or "",
             "stages": data.get("stage") or (),
-            "owner": owner_user,
-            "owners": managed_user_ids(self.user) if owner == "team" and self.user else None,
-            "unassigned": owner == "none",
+            **owner_filter_kwargs(data.get("owner") or "", self.user),
             "channels": data.get("channel") or (),
             "campaign": data.get("campaign"),
             "score_min": data.get("score_min"),
