@@ -18,6 +18,7 @@ from decimal import Decimal
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from config.audit import audit_record
 from sla import versions
 from sla.models import (
     BehaviourCriterion,
@@ -44,11 +45,25 @@ def _own_part(part, version) -> None:
         raise ValidationError(f"That row belongs to another version than {version.label}.")
 
 
-def _write(part, data: dict, *, exclude=()):
+def _write(part, data: dict, *, actor, exclude=()):
+    """Save a part and write who changed what to the audit log."""
+    created = part.pk is None
+    before = {name: getattr(part, name, None) for name in data}
     for name, value in data.items():
         setattr(part, name, value)
     part.full_clean(exclude=exclude)
     part.save()
+    changes = {
+        name: [str(before[name]), str(value)]
+        for name, value in data.items()
+        if created or before[name] != value
+    }
+    audit_record(
+        actor=actor,
+        action=f"{part._meta.model_name}.{'add' if created else 'edit'}",
+        obj=part,
+        changes={"version": part.version.label, **changes},
+    )
     return part
 
 
@@ -57,7 +72,7 @@ def engagement_group_save(*, version, actor, data: dict, group=None) -> Engageme
     """Create or change an engagement group (name, cap) of a draft SLA."""
     version = draft_lock(version=version, actor=actor)
     _own_part(group, version)
-    return _write(group or EngagementGroup(version=version), data)
+    return _write(group or EngagementGroup(version=version), data, actor=actor)
 
 
 @transaction.atomic
@@ -69,7 +84,7 @@ def engagement_rule_save(*, version, actor, data: dict, rule=None) -> Engagement
     group = data.get("group") or (rule.group if rule else None)
     if group is None or group.version_id != version.pk:
         raise ValidationError({"group": f"Choose one of {version.label}'s engagement groups."})
-    return _write(rule or EngagementRule(version=version), data)
+    return _write(rule or EngagementRule(version=version), data, actor=actor)
 
 
 @transaction.atomic
@@ -77,7 +92,7 @@ def behaviour_criterion_save(*, version, actor, data: dict, criterion=None) -> B
     """Create or change a behavioural qualification criterion of a draft SLA."""
     version = draft_lock(version=version, actor=actor)
     _own_part(criterion, version)
-    return _write(criterion or BehaviourCriterion(version=version), data)
+    return _write(criterion or BehaviourCriterion(version=version), data, actor=actor)
 
 
 @transaction.atomic
@@ -93,7 +108,7 @@ def fit_rule_save(*, version, actor, data: dict, rule=None, check_bands: bool = 
         data["values"] = []
     elif "attribute" in data:
         data["min_value"] = data["max_value"] = None
-    rule = _write(rule or FitRule(version=version), data)
+    rule = _write(rule or FitRule(version=version), data, actor=actor)
     if check_bands:
         fit_bands_check(version=version)
     return rule
@@ -114,7 +129,7 @@ def persona_save(*, version, actor, data: dict, persona=None) -> Persona:
             raise ValidationError(
                 {"name": f"{version.label} already has a persona called “{name}”."}
             )
-    return _write(persona or Persona(version=version), data)
+    return _write(persona or Persona(version=version), data, actor=actor)
 
 
 @transaction.atomic
@@ -130,6 +145,12 @@ def part_delete(*, part, actor) -> None:
                 f"The group “{part.name}” still holds {count} rule{'s' if count != 1 else ''}; "
                 "move them to another group or delete them first."
             )
+    audit_record(
+        actor=actor,
+        action=f"{part._meta.model_name}.delete",
+        obj=part,
+        changes={"version": version.label},
+    )
     part.delete()
 
 

@@ -78,3 +78,17 @@ def test_agreement_drafts_edits_and_publishing_are_audited(revops):
     entries = list(AuditEntry.objects.order_by("id").values_list("action", "changes"))
     assert [action for action, _ in entries] == ["sla.draft", "sla.edit", "sla.publish"]
     assert entries[1][1] == {"mql_threshold": [50, 45]}
+
+
+def test_edits_to_a_drafts_parts_are_audited(revops):
+    from sla import editor, versions
+    from tests.sla_factories import make_icp, make_sla
+
+    make_sla(), make_icp()
+    draft = versions.icp_draft_create(actor=revops)
+    persona = draft.personas.first()
+    editor.persona_save(version=draft, actor=revops, persona=persona, data={"name": "IT chief"})
+    editor.part_delete(part=draft.fit_rules.first(), actor=revops)
+    entries = dict(AuditEntry.objects.values_list("action", "changes").order_by("id")[1:])
+    assert entries["persona.edit"]["name"] == ["IT leader", "IT chief"]
+    assert entries["fitrule.delete"] == {"version": draft.label}
