@@ -61,6 +61,7 @@ def pk(name):
 LEAD = pk("lead")  # owned by otto, a rep in nobody's team: an IDOR target
 ACCESS = {
     "home": read(),
+    "favicon": Access("GET", ALL, anonymous=301),
     "login": Access("GET", ALL, anonymous=200),
     "logout": Access("POST", ALL, anonymous=302),
     "password_change": read(),
