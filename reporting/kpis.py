@@ -624,14 +624,16 @@ _CUSTOMERS_SQL = """
     SELECT lf.source_channel,
            count(*) FILTER (WHERE lf.reached_customer_at >= %(cur_start)s),
            coalesce(sum(won.revenue) FILTER (WHERE lf.reached_customer_at >= %(cur_start)s), 0),
-           count(*) FILTER (WHERE lf.reached_customer_at < %(cur_start)s),
-           coalesce(sum(won.revenue) FILTER (WHERE lf.reached_customer_at < %(cur_start)s), 0)
+           count(*) FILTER (WHERE lf.reached_customer_at < %(prev_before)s),
+           coalesce(sum(won.revenue) FILTER (WHERE lf.reached_customer_at < %(prev_before)s), 0)
       FROM reporting_leadfunnel lf
       LEFT JOIN LATERAL (
           SELECT sum(o.amount) AS revenue FROM leads_opportunity o
            WHERE o.source_lead_id = lf.lead_id AND o.stage = 'won' AND o.closed_on <= %(cur_end)s
       ) won ON true
-     WHERE lf.reached_customer_at >= %(prev_start)s AND lf.reached_customer_at < %(cur_before)s
+     WHERE ((lf.reached_customer_at >= %(cur_start)s AND lf.reached_customer_at < %(cur_before)s)
+            OR (lf.reached_customer_at >= %(prev_start)s
+                AND lf.reached_customer_at < %(prev_before)s))
        {filters}
      GROUP BY lf.source_channel
 """
@@ -649,6 +651,7 @@ def customers_by_channel(flt: ReportFilter) -> dict[str, dict[str, dict]]:
         "cur_before": cur.end_before,
         "cur_end": cur.end,
         "prev_start": prev.start_at,
+        "prev_before": prev.end_before,
     }
     filters = ""
     if flt.segment:

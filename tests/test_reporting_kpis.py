@@ -225,6 +225,20 @@ def test_cac_ltv_and_new_customers(data):
     assert cur.cac == Decimal(3720) and cur.ltv == Decimal(500)
 
 
+def test_new_customers_of_a_to_date_period_compare_with_the_same_days_before(data):
+    # March 1–20 compares with February 1–20: a customer of February 25 is in
+    # neither period, one of February 10 is in the previous one.
+    for day in (10, 25):
+        lead = make_lead(source_channel=Channel.PAID_SEARCH, created_at=at(1, day))
+        LeadStageChange.objects.create(lead=lead, from_stage="opportunity", to_stage="customer",
+                                       changed_at=at(2, day))  # fmt: skip
+    reporting_refresh()
+    month = ReportFilter(period=period_for("month", today=date(2026, 3, 20)))
+    customers = kpis.customers_by_channel(month)
+    assert customers["prev"][Channel.PAID_SEARCH]["customers"] == 1
+    assert customers["cur"][Channel.PAID_SEARCH]["customers"] == 1
+
+
 def test_goal_progress(data):
     goal = SharedGoal.objects.create(
         title="$4,000 sourced pipeline in March", metric=GoalMetric.SOURCED_PIPELINE,
