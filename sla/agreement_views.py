@@ -633,33 +633,38 @@ def _diff(request, kind, pk):
 
 
 @require_http_methods(["GET"])
+@vary_on_headers("HX-Request")
 def sla_impact(request, pk):
     return _impact(request, SLA, pk)
 
 
 @require_http_methods(["GET"])
+@vary_on_headers("HX-Request")
 def icp_impact(request, pk):
     return _impact(request, ICP, pk)
 
 
 def _impact(request, kind, pk):
     """Before publishing: the last 90 days' leads under the draft and under the
-    versions in force."""
+    versions in force. Evaluating them takes seconds on a large database, so
+    the page comes at once and fetches its figures (the page's fragment) with
+    htmx; without JavaScript, `?figures=1` renders the page with them."""
     version = _version_or_404(kind, pk)
+    figures = version.is_draft and (is_fragment(request) or bool(request.GET.get("figures")))
     impact = None
-    if version.is_draft:
+    if figures:
         key = "draft_sla" if kind is SLA else "draft_icp"
         impact = impact_preview(**{key: version})
-    return render(
-        request,
-        "sla/agreement/impact.html",
-        {
-            "kind": kind,
-            "version": version,
-            "impact": impact,
-            "can_publish": version.is_draft and versions.can_publish(request.user),
-        },
-    )
+    context = {
+        "kind": kind,
+        "version": version,
+        "impact": impact,
+        "figures_later": version.is_draft and not figures,
+        "can_publish": version.is_draft and versions.can_publish(request.user),
+    }
+    if figures and is_fragment(request):
+        return render(request, "sla/agreement/impact.html#impact-figures", context)
+    return render(request, "sla/agreement/impact.html", context)
 
 
 # --- Personas ------------------------------------------------------------------------------------

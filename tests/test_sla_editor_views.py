@@ -550,10 +550,19 @@ def test_impact_page_shows_both_versions_and_changing_leads(client_for, marketer
                      segment="enterprise")  # fmt: skip
     for _ in range(3):  # the pricing-page behaviour; 6 points: 46 in all
         make_touchpoint(lead, type="page_view")
-    text = client_for(marketer).get(reverse("sla:sla_impact", args=[draft.pk])).text
-    assert "MQLs under the draft" in text
-    assert "Would qualify only under the draft (1)" in text
-    assert lead.get_absolute_url() in text
+    client = client_for(marketer)
+    url = reverse("sla:sla_impact", args=[draft.pk])
+    # The page comes at once and fetches its figures with htmx (its fragment);
+    # without JavaScript, ?figures=1 shows them in the page.
+    page = client.get(url).text
+    assert f'hx-get="{url}"' in page and "MQLs under the draft" not in page
+    assert "?figures=1" in page
+    fragment = client.get(url, headers={"HX-Request": "true"})
+    assert "<html" not in fragment.text and "HX-Request" in fragment["Vary"]
+    for text in (fragment.text, client.get(url + "?figures=1").text):
+        assert "MQLs under the draft" in text
+        assert "Would qualify only under the draft (1)" in text
+        assert lead.get_absolute_url() in text
 
 
 # --- Query counts ------------------------------------------------------------------------------

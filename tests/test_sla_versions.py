@@ -7,6 +7,7 @@ from datetime import time, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -441,6 +442,42 @@ def test_impact_of_a_stricter_icp_shows_who_drops_out(scored_leads, marketer):
     assert result["sla"] == sla and result["icp"] == draft
     assert [lead.pk for lead in result["lost"]] == [leads["both"].pk]
     assert result["totals"]["draft"] == 0
+
+
+def test_impact_reuses_the_in_force_side_until_a_version_is_published(
+    scored_leads, marketer, revops, monkeypatch
+):
+    sla, _, _ = scored_leads
+    cache.clear()
+    evaluated = []
+    real_evaluate = impact.evaluate
+
+    def counting_evaluate(lead_ids, **kwargs):
+        evaluated.append((kwargs["sla"], len(lead_ids)))
+        return real_evaluate(lead_ids, **kwargs)
+
+    monkeypatch.setattr(impact, "evaluate", counting_evaluate)
+    draft = versions.sla_draft_create(actor=marketer)
+    versions.version_update(version=draft, actor=marketer, data={"mql_threshold": 35})
+    first = impact.impact_preview(draft_sla=draft)
+    assert evaluated == [(draft, 3), (sla, 3)]
+
+    evaluated.clear()  # again: only the draft is evaluated
+    second = impact.impact_preview(draft_sla=draft)
+    assert evaluated == [(draft, 3)]
+    assert second["totals"] == first["totals"] == {"leads": 3, "draft": 2, "current": 1}
+    assert second["in_force_as_of"] == first["in_force_as_of"]
+
+    evaluated.clear()  # a new lead: evaluated under the versions in force too, alone
+    make_lead(title="Student", employees=3)
+    assert impact.impact_preview(draft_sla=draft)["totals"]["leads"] == 4
+    assert evaluated == [(draft, 4), (sla, 1)]
+
+    versions.version_publish(version=draft, actor=revops, changelog="Threshold 35.")
+    evaluated.clear()  # another version in force: evaluated afresh
+    following = versions.sla_draft_create(actor=marketer)
+    assert impact.impact_preview(draft_sla=following)["totals"]["current"] == 2
+    assert evaluated == [(following, 4), (draft, 4)]
 
 
 def test_impact_needs_the_other_kind_in_force(db, marketer):
