@@ -123,9 +123,10 @@ def main():
     print(f"Worst p95: {worst:.0f} ms ({verdict} the {TARGET_MS} ms target).")
 
 
-def late_touchpoints(count: int) -> None:
+def late_touchpoints(count: int) -> dict:
     """Insert `count` touchpoints a day before their lead's deal was created,
-    then time the refresh and compare with a from-scratch recomputation."""
+    then time the refresh and compare with a from-scratch recomputation.
+    Prints and returns the figures (scripts/bench.py reports them)."""
     import random
 
     from django.db import connection, transaction
@@ -172,6 +173,14 @@ def late_touchpoints(count: int) -> None:
         f"{incremental == recomputed}; credit rows now naming the late channel: {events:,}"
     )
     connection.close()
+    return {
+        "touchpoints": len(chosen),
+        "pending_changes": pending,
+        "seconds": round(seconds, 2),
+        "opportunities": result.opportunities,
+        "credit_rows": result.credit_rows,
+        "equal_to_recomputation": incremental == recomputed,
+    }
 
 
 if __name__ == "__main__":

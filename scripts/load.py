@@ -30,10 +30,11 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scripts.bench import AGREEMENT_SEED, page_paths, request, session_cookie  # noqa: E402
+from scripts.bench import pages, request, session_cookie  # noqa: E402
 from scripts.bench_data import database_url  # noqa: E402
 from scripts.bench_events import (  # noqa: E402
     GUNICORN,
@@ -111,7 +112,6 @@ def main():
     env = server_env(db_name)
     env.update(DATABASE_URL=database_url(db_name), SERVER_TIMING="1",
                CELERY_BROKER_URL=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/11"))  # fmt: skip
-    manage(env, "shell", "-c", AGREEMENT_SEED)
     manage(env, "shell", "-c", SEED)  # the campaigns and asset the event batches name
     manage(env, "shell", "-c", "from config.celery import app; app.control.purge()")
     key = manage(env, "create_api_key", "load", "--rate-limit", "1000000").strip()
@@ -136,7 +136,8 @@ def main():
                     break
             except OSError:
                 time.sleep(0.2)
-        paths = [path for _, path, _ in page_paths(env)]
+        served = SimpleNamespace(env=env, port=port, cookie=cookies["revops"])
+        paths = [page.path for page in pages(served) if not page.headers]
         paths = [p for p in paths if request(port, cookies["revops"], p)[0] == 200]
         deadline = time.time() + args.minutes * 60
         threads = [

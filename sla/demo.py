@@ -204,9 +204,10 @@ def _routing() -> None:
     )
 
 
-def agreement_load(*, stdout=None) -> None:
-    """Seed the agreement, routing, and score every lead under it."""
-    now = timezone.now()
+def agreement_versions_create(now) -> tuple[IcpVersion, SlaVersion, SlaVersion]:
+    """The demo's ICP v1, SLA v1 (superseded 120 days before `now`) and SLA v2
+    (in force), and the routing rules. Idempotent: existing versions stay.
+    Also seeds the benchmark data set (scripts/bench_data.py)."""
     with transaction.atomic():
         icp = _icp(now - timedelta(days=420))
         v1 = _sla(
@@ -224,6 +225,14 @@ def agreement_load(*, stdout=None) -> None:
             min_acceptance_rate=70, reassign_after_hours=Decimal(8), based_on=v1,
         )  # fmt: skip
         _routing()
+    return icp, v1, v2
+
+
+def agreement_load(*, stdout=None) -> None:
+    """Seed the agreement, routing, and score every lead under it."""
+    now = timezone.now()
+    with transaction.atomic():
+        icp, v1, v2 = agreement_versions_create(now)
         # Leads that reached MQL were qualified under the SLA in force then.
         Lead.objects.filter(mql_at__isnull=False, sla_version__isnull=True).filter(
             mql_at__lt=v2.published_at
