@@ -44,41 +44,93 @@ def csv_value(value):
 def dashboard_tables(context: dict) -> dict[str, Table]:
     figures = Table(
         "Figures",
-        ["figure", "value", "previous period", "change", "unit", "definition"],
+        ["figure", "value", "previous period", "change", "unit", "detail", "definition"],
         [
-            [f.label, f.value, f.previous, f.change, f.unit, f.definition]
+            [f.label, f.value, f.previous, f.change, f.unit, f.detail, f.definition]
             for f in context["figure_list"]
         ],
     )
     funnel = Table(
         "Funnel",
-        ["stage", "leads", "from previous stage", "conversion %", "median days from previous"],
         [
-            [s["label"], s["reached"], s["from_previous"], s["conversion"], s["median_days"]]
+            "stage",
+            "leads",
+            "from previous stage",
+            "conversion %",
+            "median days from previous",
+            "leads (previous period)",
+            "from previous stage (previous period)",
+            "conversion % (previous period)",
+            "median days from previous (previous period)",
+        ],
+        [
+            [
+                s["label"],
+                s["reached"],
+                s["from_previous"],
+                s["conversion"],
+                s["median_days"],
+                s["previous"]["reached"],
+                s["previous"]["from_previous"],
+                s["previous"]["conversion"],
+                s["previous"]["median_days"],
+            ]
             for s in context["funnel"]["stages"]
         ],
     )
     cycle = Table(
         "Sales cycle by source channel",
-        ["source channel", "deals won", "won revenue", "median days", "mean days"],
         [
-            [r["label"], r["deals"], r["revenue"], r["median_days"], r["mean_days"]]
+            "source channel",
+            "deals won",
+            "won revenue",
+            "median days",
+            "mean days",
+            "deals won (previous period)",
+            "won revenue (previous period)",
+            "median days (previous period)",
+            "mean days (previous period)",
+        ],
+        [
+            [
+                r["label"],
+                r["deals"],
+                r["revenue"],
+                r["median_days"],
+                r["mean_days"],
+                r["previous"]["deals"],
+                r["previous"]["revenue"],
+                r["previous"]["median_days"],
+                r["previous"]["mean_days"],
+            ]
             for r in context["cycle_by_channel"]
         ],
     )
-    money = context["economics"]["cur"]
+    money, before = context["economics"]["cur"], context["economics"]["prev"]
+    economics_columns = ["spend", "new customers", "CAC", "LTV", "LTV:CAC"]
+
+    def economics_values(row, *, spend=None):
+        return [
+            row.spend if spend is None else spend,
+            row.customers,
+            row.cac,
+            row.ltv,
+            row.ltv_cac,
+        ]
+
     economics = Table(
         "CAC and LTV by channel",
-        ["channel", "spend", "new customers", "CAC", "LTV", "LTV:CAC"],
-        [[r.label, r.spend, r.customers, r.cac, r.ltv, r.ltv_cac] for r in money.channels]
+        [
+            "channel",
+            *economics_columns,
+            *(f"{column} (previous period)" for column in economics_columns),
+        ],
+        [[r.label, *economics_values(r), *economics_values(r.previous)] for r in money.channels]
         + [
             [
                 "All (with sales cost)",
-                money.spend + money.sales_cost,
-                money.customers,
-                money.cac,
-                money.ltv,
-                money.ltv_cac,
+                *economics_values(money, spend=money.spend + money.sales_cost),
+                *economics_values(before, spend=before.spend + before.sales_cost),
             ]
         ],
     )
@@ -201,6 +253,25 @@ def attribution_tables(context: dict) -> dict[str, Table]:
     }
 
 
+RETRO_COLUMNS = [
+    "deals due a retrospective",
+    "retrospectives held",
+    "retrospectives on time",
+    "retrospectives reviewed or overdue",
+    "retrospectives in time %",
+]
+
+
+def retro_values(row: dict) -> list:
+    return [
+        row["retro_eligible"],
+        row["retro_reviewed"],
+        row["retro_on_time"],
+        row["retro_resolved"],
+        row["retro_share"],
+    ]
+
+
 def scorecard_tables(context: dict) -> dict[str, Table]:
     versions = Table(
         "By SLA version and month",
@@ -220,6 +291,7 @@ def scorecard_tables(context: dict) -> dict[str, Table]:
             "manager notified",
             "reassigned",
             "rejections with a reason %",
+            *RETRO_COLUMNS,
         ],
         [
             [
@@ -238,6 +310,7 @@ def scorecard_tables(context: dict) -> dict[str, Table]:
                 r["notified"],
                 r["reassigned"],
                 r["feedback_share"],
+                *retro_values(r),
             ]
             for r in context["versions"]
         ],
@@ -252,6 +325,7 @@ def scorecard_tables(context: dict) -> dict[str, Table]:
         "manager notified",
         "reassigned",
         "rejections with a reason %",
+        *RETRO_COLUMNS,
     ]
 
     def values(r):
@@ -265,6 +339,7 @@ def scorecard_tables(context: dict) -> dict[str, Table]:
             r["notified"],
             r["reassigned"],
             r["feedback_share"],
+            *retro_values(r),
         ]
 
     people = context["people"]

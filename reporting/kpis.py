@@ -100,8 +100,8 @@ NO_CHANNEL_LABEL = "No source lead"
 DEFINITIONS = {
     "new_pipeline": "Amount of opportunities created in the period, in any stage.",
     "sourced_pipeline": "New pipeline whose source lead's first touch came through a marketing "
-    "channel; the share is of all new pipeline. Opportunities exist only after sales accepted "
-    "and qualified the lead.",
+    "channel. Opportunities exist only after sales accepted and qualified the lead.",
+    "sourced_share": "Marketing-sourced pipeline ÷ all new pipeline of the period, by amount.",
     "influenced_revenue": "Amount of deals won in the period whose source lead had at least one "
     "touch in a marketing channel before the win.",
     "won_revenue": "Amount of deals won in the period (by close date).",
@@ -110,13 +110,20 @@ DEFINITIONS = {
     "sales_cycle": "Days from an opportunity's creation to its close, for deals won in the "
     "period: the median.",
     "mqls": "Leads that became MQLs in the period (a recycled lead that qualifies again counts "
-    "again), against marketing's monthly commitment in the SLA in force on each day, pro-rated "
-    "by day.",
+    "again).",
+    "mql_commitment": "MQLs ÷ marketing's MQL commitment for the period: each day adds the "
+    "monthly commitment of the SLA in force that day ÷ the days of its month (with a segment "
+    "filter, the SLA's commitment for that segment; none for one team).",
     "acceptance_rate": "Of the MQLs sales decided on in the period: accepted ÷ (accepted + "
     "rejected).",
     "first_contact": "Hours from MQL to the first logged call, email or meeting, for leads "
-    "that became MQLs in the period: median and 90th percentile. Within SLA: contacted by the "
-    "due time, of the leads whose clock has run out or stopped.",
+    "that became MQLs in the period: the median over the leads contacted so far.",
+    "first_contact_p90": "Hours from MQL to first contact for leads that became MQLs in the "
+    "period: the 90th percentile over the leads contacted so far (nine in ten were contacted "
+    "this fast or faster).",
+    "first_contact_within_sla": "Of the leads that became MQLs in the period and whose response "
+    "clock has stopped (first contact logged) or run out (due time passed): the share first "
+    "contacted by the due time their SLA set.",
     "conversion": "Of the leads created in the period, the share that has become an "
     "opportunity so far (recent leads are still converting).",
     "new_customers": "Leads that became customers (their deal was won) in the period.",
@@ -124,7 +131,10 @@ DEFINITIONS = {
     "pro-rated by day within each month.",
     "ltv": "Historical LTV: for customers acquired in the period, the won revenue of the deals "
     "they are the source of, up to the period's end, × gross margin (setting), per customer.",
-    "ltv_cac": "LTV ÷ CAC.",
+    "ltv_cac": "Historical LTV ÷ blended CAC of the customers acquired in the period.",
+    "funnel": "Of the leads created in the period, those that entered each stage (from their "
+    "stage-change rows), the share of the previous stage's leads that went on to it, and the "
+    "median days between the two.",
 }
 
 
@@ -286,6 +296,9 @@ def opportunity_totals(flt: ReportFilter) -> dict:
             f"{name}_sourced_amount": Sum(
                 "amount", filter=created_in(period) & Q(is_marketing_sourced=True)
             ),
+            f"{name}_sourced_count": Count(
+                "id", filter=created_in(period) & Q(is_marketing_sourced=True)
+            ),
             f"{name}_won_count": Count("id", filter=closed_in(period) & won),
             f"{name}_won_amount": Sum("amount", filter=closed_in(period) & won),
             f"{name}_lost_count": Count("id", filter=closed_in(period) & lost),
@@ -303,6 +316,7 @@ def opportunity_totals(flt: ReportFilter) -> dict:
             "new_count": rows[f"{name}_new_count"],
             "new_amount": new_amount,
             "sourced_amount": sourced,
+            "sourced_count": rows[f"{name}_sourced_count"],
             "sourced_share": percent(sourced, new_amount),
             "won_count": won_count,
             "won_amount": won_amount,
@@ -334,22 +348,50 @@ def influenced_revenue(flt: ReportFilter) -> dict:
 
 def cycle_by_channel(flt: ReportFilter) -> list[dict]:
     """Deals won in the period by source channel: count, revenue, median and
-    mean days from creation to close. One query."""
+    mean days from creation to close, highest revenue first; each row has
+    `previous`, the same figures for the previous period (zeros and None
+    where the channel won nothing then). One query (grouped by period and
+    channel)."""
+    cur, prev = flt.period, flt.period.previous()
     cycle = DaysBetween(TruncDate("created_at"), F("closed_on"))
     rows = (
         opportunities_for(flt)
-        .filter(closed_in(flt.period), stage=OpportunityStage.WON)
-        .values("source_channel")
+        .filter(closed_in(cur) | closed_in(prev), stage=OpportunityStage.WON)
+        .annotate(bucket=period_bucket(closed_in(cur)))
+        .values("bucket", "source_channel")
         .annotate(
             deals=Count("id"),
             revenue=Sum("amount"),
             median_days=Percentile(cycle, 0.5),
             mean_days=Avg(cycle),
         )
-        .order_by("source_channel")
+        .order_by()
     )
-    result = [{**row, "label": channel_label(row["source_channel"])} for row in rows]
-    result.sort(key=lambda row: -(row["revenue"] or 0))
+    by_channel: dict[str, dict] = {}
+    for row in rows:
+        by_channel.setdefault(row["source_channel"], {})[row["bucket"]] = row
+    result = []
+    for channel, buckets in by_channel.items():
+        if "cur" not in buckets:
+            continue
+        figures = {
+            name: {
+                "deals": buckets.get(name, {}).get("deals", 0),
+                "revenue": buckets.get(name, {}).get("revenue") or ZERO,
+                "median_days": buckets.get(name, {}).get("median_days"),
+                "mean_days": buckets.get(name, {}).get("mean_days"),
+            }
+            for name in ("cur", "prev")
+        }
+        result.append(
+            {
+                "source_channel": channel,
+                "label": channel_label(channel),
+                **figures["cur"],
+                "previous": figures["prev"],
+            }
+        )
+    result.sort(key=lambda row: (-row["revenue"], row["label"]))
     return result
 
 
@@ -460,8 +502,9 @@ FUNNEL_STAGES = (
 def funnel(flt: ReportFilter) -> dict:
     """The cohort of leads created in the period: leads that entered each
     stage, the share of the previous stage's leads that went on to it, the
-    median days between the two; and lead → opportunity conversion for this
-    and the previous period's cohort. One query."""
+    median days between the two, each stage with `previous`, the same for the
+    previous period's cohort; and lead → opportunity conversion for both
+    cohorts. One query."""
     cur, prev = flt.period, flt.period.previous()
     in_cur = moment_in("created_at", cur)
     in_prev = moment_in("created_at", prev)
@@ -490,39 +533,44 @@ def funnel(flt: ReportFilter) -> dict:
     }
     rows = by_bucket.get("cur", empty)
     before = by_bucket.get("prev", empty)
-    rows["prev_created"] = before["created_reached"]
-    rows["prev_opportunity"] = before["opportunity_reached"]
+    stages = _funnel_stages(rows)
+    for stage, previous_stage in zip(stages, _funnel_stages(before), strict=True):
+        stage["previous"] = previous_stage
+    return {
+        "stages": stages,
+        "cur": _cohort_conversion(rows),
+        "prev": _cohort_conversion(before),
+    }
+
+
+def _funnel_stages(row: dict) -> list[dict]:
+    """One period's funnel stages from its grouped row."""
     stages = []
     previous = None
     for key, label, _ in FUNNEL_STAGES:
-        reached = rows[f"{key}_reached"]
         stage = {
             "key": key,
             "label": label,
-            "reached": reached,
+            "reached": row[f"{key}_reached"],
             "conversion": None,
             "median_days": None,
             "from_previous": None,
         }
         if previous is not None:
-            stage["from_previous"] = rows[f"{key}_from_previous"]
-            stage["conversion"] = percent(rows[f"{key}_from_previous"], previous["reached"])
-            stage["median_days"] = rows[f"{key}_days"]
+            stage["from_previous"] = row[f"{key}_from_previous"]
+            stage["conversion"] = percent(row[f"{key}_from_previous"], previous["reached"])
+            stage["median_days"] = row[f"{key}_days"]
         stages.append(stage)
         previous = stage
-    created = rows["created_reached"]
+    return stages
+
+
+def _cohort_conversion(row: dict) -> dict:
+    created = row["created_reached"]
     return {
-        "stages": stages,
-        "cur": {
-            "created": created,
-            "opportunity": rows["opportunity_reached"],
-            "conversion": percent(rows["opportunity_reached"], created),
-        },
-        "prev": {
-            "created": rows["prev_created"],
-            "opportunity": rows["prev_opportunity"],
-            "conversion": percent(rows["prev_opportunity"], rows["prev_created"]),
-        },
+        "created": created,
+        "opportunity": row["opportunity_reached"],
+        "conversion": percent(row["opportunity_reached"], created),
     }
 
 
@@ -681,6 +729,7 @@ class ChannelEconomics:
     revenue: Decimal = ZERO
     cac: Decimal | None = None
     ltv: Decimal | None = None
+    previous: "ChannelEconomics | None" = None  # the channel in the previous period
 
     @property
     def ltv_cac(self) -> float | None:
@@ -702,8 +751,9 @@ class Economics:
         return ratio(self.ltv, self.cac) if self.cac else None
 
 
-def _economics(spend: dict, customers: dict, cost: Decimal, margin: Decimal) -> Economics:
-    channels = sorted(set(spend) | set(customers), key=lambda c: (c == "", channel_label(c)))
+def _economics(
+    spend: dict, customers: dict, cost: Decimal, margin: Decimal, channels: list[str]
+) -> Economics:
     total_customers = sum(row["customers"] for row in customers.values())
     cost_per_customer = cost / total_customers if total_customers else ZERO
     result = Economics(sales_cost=cost, customers=total_customers)
@@ -728,20 +778,31 @@ def economics(flt: ReportFilter) -> dict[str, Economics]:
     """CAC and LTV by channel for the period and the previous one (see the
     module docstring). Spend is company-wide: with a segment or team filter,
     spend is not divided, so CAC there reads "spend per customer of this
-    slice". Three queries."""
+    slice". Both periods list the same channels (those with spend or new
+    customers in either), and each current channel row links its `previous`.
+    Three queries."""
     cur, prev = flt.period, flt.period.previous()
     spend = spend_by({"cur": cur, "prev": prev})
     customers = customers_by_channel(flt)
     setting = reporting_settings()
     margin = Decimal(setting.gross_margin_percent) / Decimal(100)
-    return {
-        "cur": _economics(
-            spend["cur"], customers["cur"], sales_cost(cur, setting.sales_cost_per_month), margin
-        ),
-        "prev": _economics(
-            spend["prev"], customers["prev"], sales_cost(prev, setting.sales_cost_per_month), margin
-        ),
+    channels = sorted(
+        {channel for name in ("cur", "prev") for channel in (*spend[name], *customers[name])},
+        key=lambda c: (c == "", channel_label(c)),
+    )
+    result = {
+        name: _economics(
+            spend[name],
+            customers[name],
+            sales_cost(period, setting.sales_cost_per_month),
+            margin,
+            channels,
+        )
+        for name, period in (("cur", cur), ("prev", prev))
     }
+    for row, previous in zip(result["cur"].channels, result["prev"].channels, strict=True):
+        row.previous = previous
+    return result
 
 
 # --- Trends --------------------------------------------------------------------------------------
@@ -858,7 +919,16 @@ def dashboard(flt: ReportFilter, *, now=None) -> dict:
             cur["sourced_amount"],
             prev["sourced_amount"],
             "money",
-            detail=_share_detail(cur["sourced_share"], "of all new pipeline"),
+            detail=f"{cur['sourced_count']:,} opportunities",
+            rows="sourced_pipeline",
+        ),
+        Figure(
+            "sourced_share",
+            "Marketing-sourced share",
+            cur["sourced_share"],
+            prev["sourced_share"],
+            "percent",
+            detail="of all new pipeline",
             rows="sourced_pipeline",
         ),
         Figure(
@@ -911,6 +981,14 @@ def dashboard(flt: ReportFilter, *, now=None) -> dict:
             flows["cur"]["mqls"],
             flows["prev"]["mqls"],
             "count",
+            rows="mqls",
+        ),
+        Figure(
+            "mql_commitment",
+            "MQLs against commitment",
+            percent(flows["cur"]["mqls"], commitment),
+            percent(flows["prev"]["mqls"], prev_commitment),
+            "percent",
             detail=_commitment_detail(flows["cur"]["mqls"], commitment),
             rows="mqls",
         ),
@@ -931,6 +1009,16 @@ def dashboard(flt: ReportFilter, *, now=None) -> dict:
             "hours",
             higher_is_better=False,
             detail=_response_detail(response["cur"]),
+            rows="first_contact",
+        ),
+        Figure(
+            "first_contact_p90",
+            "Time to first contact (p90)",
+            response["cur"]["p90_hours"],
+            response["prev"]["p90_hours"],
+            "hours",
+            higher_is_better=False,
+            detail="nine in ten contacted MQLs this fast or faster",
             rows="first_contact",
         ),
         Figure(
@@ -977,7 +1065,14 @@ def dashboard(flt: ReportFilter, *, now=None) -> dict:
             "money",
             rows="new_customers",
         ),
-        Figure("ltv_cac", "LTV : CAC", money["cur"].ltv_cac, money["prev"].ltv_cac, "ratio"),
+        Figure(
+            "ltv_cac",
+            "LTV : CAC",
+            money["cur"].ltv_cac,
+            money["prev"].ltv_cac,
+            "ratio",
+            rows="new_customers",
+        ),
     ]
     return {
         "figures": {figure.key: figure for figure in figures},
@@ -1001,13 +1096,15 @@ def _share_detail(share, what: str) -> str:
 def _commitment_detail(mqls: int, commitment: float | None) -> str:
     if commitment is None:
         return "no commitment applies"
-    return f"commitment {commitment:,.0f} ({100 * mqls / commitment:.0f}%)" if commitment else ""
+    return f"{mqls:,} of {commitment:,.0f} committed"
 
 
 def _response_detail(row: dict) -> str:
-    if row["p90_hours"] is None:
-        return f"{row['mqls']:,} MQLs, none contacted yet" if row["mqls"] else "no MQLs"
-    return f"p90 {row['p90_hours']:.1f} h · {row['contacted']:,} of {row['mqls']:,} MQLs contacted"
+    if not row["mqls"]:
+        return "no MQLs"
+    if not row["contacted"]:
+        return f"{row['mqls']:,} MQLs, none contacted yet"
+    return f"{row['contacted']:,} of {row['mqls']:,} MQLs contacted"
 
 
 def _money(value) -> str:

@@ -9,8 +9,19 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    DecimalField,
+    F,
+    IntegerField,
+    Q,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, TruncMonth
 from django.utils import timezone
 
 from leads.models import (
@@ -324,7 +335,7 @@ def figure_rows(figure: str, flt: ReportFilter, params=None) -> RowsSpec | None:
             ("created_at", "id"),
             _opportunity_columns(),
         )
-    if figure == "sourced_pipeline":
+    if figure in ("sourced_pipeline", "sourced_share"):
         return RowsSpec(
             "Marketing-sourced opportunities created",
             definitions["sourced_pipeline"],
@@ -341,8 +352,12 @@ def figure_rows(figure: str, flt: ReportFilter, params=None) -> RowsSpec | None:
             _opportunity_columns(),
         )
     if figure == "sales_cycle":
+        title = "Deals won, with their cycle"
+        if params.get("channel") is not None:
+            won = won.filter(source_channel=params["channel"])
+            title += f", from {kpis.channel_label(params['channel'])}"
         return RowsSpec(
-            "Deals won, with their cycle",
+            title,
             definitions["sales_cycle"],
             won,
             ("closed_on", "id"),
@@ -374,7 +389,7 @@ def figure_rows(figure: str, flt: ReportFilter, params=None) -> RowsSpec | None:
             ("closed_on", "id"),
             _opportunity_columns(),
         )
-    if figure == "mqls":
+    if figure in ("mqls", "mql_commitment"):
         rows = _stage_changes_for(flt).filter(to_stage="mql")
         return RowsSpec(
             "Leads that became MQLs",
@@ -396,7 +411,7 @@ def figure_rows(figure: str, flt: ReportFilter, params=None) -> RowsSpec | None:
             _stage_change_columns(),
         )
     funnel = kpis.derived_for(LeadFunnel.objects.select_related("lead", "owner"), flt)
-    if figure in ("first_contact", "first_contact_within_sla"):
+    if figure in ("first_contact", "first_contact_p90", "first_contact_within_sla"):
         rows = funnel.filter(kpis.moment_in("mql_at", period))
         extra = [
             Column("MQL at", lambda f: f.mql_at, "datetime"),
@@ -414,18 +429,16 @@ def figure_rows(figure: str, flt: ReportFilter, params=None) -> RowsSpec | None:
         )
     if figure == "conversion":
         rows = funnel.filter(kpis.moment_in("created_at", period))
-        extra = [
-            Column("MQL", lambda f: f.reached_mql_at, "datetime"),
-            Column("Opportunity", lambda f: f.reached_opportunity_at, "datetime"),
-        ]
         return RowsSpec(
             "Leads created",
             definitions["conversion"],
             rows,
             ("created_at", "lead_id"),
-            _funnel_columns(extra),
+            _funnel_columns(_reached_columns()),
         )
-    if figure in ("new_customers", "ltv", "cac"):
+    if figure == "funnel":
+        return _funnel_stage_rows(funnel.filter(kpis.moment_in("created_at", period)), params)
+    if figure in ("new_customers", "ltv", "cac", "ltv_cac"):
         rows = funnel.filter(kpis.moment_in("reached_customer_at", period))
         if params.get("channel") is not None:
             rows = rows.filter(source_channel=params["channel"])
@@ -440,6 +453,51 @@ def figure_rows(figure: str, flt: ReportFilter, params=None) -> RowsSpec | None:
     if figure == "credited":
         return _credited_rows(flt, params)
     return None
+
+
+def _reached_columns() -> list[Column]:
+    """When the lead first entered each stage after creation."""
+    return [
+        Column(label, lambda f, column=column: getattr(f, column), "datetime")
+        for key, label, column in kpis.FUNNEL_STAGES
+        if key != "created"
+    ]
+
+
+def _funnel_stage_rows(cohort, params: dict) -> RowsSpec:
+    """The period's new leads that reached one funnel stage (?stage=, default
+    all of them), with when they entered it and the stage before it."""
+    stages = {key: (index, label, column) for index, (key, label, column)
+              in enumerate(kpis.FUNNEL_STAGES)}  # fmt: skip
+    index, label, column = stages.get(params.get("stage", ""), stages["created"])
+    if index == 0:
+        return RowsSpec(
+            "Leads created",
+            kpis.DEFINITIONS["funnel"],
+            cohort,
+            ("created_at", "lead_id"),
+            _funnel_columns(_reached_columns()),
+        )
+    _, before_label, before_column = kpis.FUNNEL_STAGES[index - 1]
+
+    def days_from_previous(row):
+        start, end = getattr(row, before_column), getattr(row, column)
+        if start is None or end is None:
+            return None
+        return round((end - start).total_seconds() / 86400, 1)
+
+    extra = [
+        Column(before_label, lambda f: getattr(f, before_column), "datetime"),
+        Column(label, lambda f: getattr(f, column), "datetime"),
+        Column("Days from the previous stage", days_from_previous, "number"),
+    ]
+    return RowsSpec(
+        f"New leads that reached {label}",
+        kpis.DEFINITIONS["funnel"],
+        cohort.filter(**{f"{column}__isnull": False}),
+        ("created_at", "lead_id"),
+        _funnel_columns(extra),
+    )
 
 
 def _id_or_none(value: str) -> int | None:
@@ -501,12 +559,19 @@ def _pct(numerator, denominator):
     return kpis.percent(numerator, denominator)
 
 
-def scorecard_by_version(period: Period, *, team=None) -> list[dict]:
+def scorecard_by_version(
+    period: Period, *, team=None, segment: str = "", today: date | None = None
+) -> list[dict]:
     """Both sides of the agreement per SLA version and month: marketing (MQLs
     against the commitment, acceptance rate against the target) and sales
     (first contact within SLA, breaches, escalations, reason codes on
-    rejections). Five queries."""
-    flt = ReportFilter(period=period, team=team)
+    rejections, retrospectives of the deals above the review threshold).
+    A segment filter keeps that segment's leads, breaches and deals and
+    compares MQLs with the version's commitment for the segment (none when
+    it sets none); a team filter has no commitment. Five queries (six with
+    a team filter)."""
+    flt = ReportFilter(period=period, team=team, segment=segment)
+    versions = kpis.sla_versions_published()
     flows = (
         kpis.derived_for(StageFlowDaily.objects.filter(kpis.day_in(period)), flt)
         .annotate(month=TruncMonth("day"))
@@ -521,8 +586,9 @@ def scorecard_by_version(period: Period, *, team=None) -> list[dict]:
         .order_by()
     )
     response = _response_grouped(flt, ("sla_version_id",), month=True)
-    breaches = _breaches_grouped(period, team, ("sla_version_id",), month=True)
-    versions = kpis.sla_versions_published()
+    breaches = _breaches_grouped(flt, ("sla_version_id",), month=True)
+    reviews = _retrospectives_grouped(flt, ("review_version_id",), versions, month=True,
+                                      today=today)  # fmt: skip
     by_id = {v.pk: v for v in versions}
     table: dict[tuple, dict] = {}
 
@@ -544,6 +610,7 @@ def scorecard_by_version(period: Period, *, team=None) -> list[dict]:
                 "breaches": 0,
                 "notified": 0,
                 "reassigned": 0,
+                **dict.fromkeys(RETRO_COUNTS, 0),
             }
         return table[key]
 
@@ -564,11 +631,15 @@ def scorecard_by_version(period: Period, *, team=None) -> list[dict]:
         target.update(
             breaches=item["breaches"], notified=item["notified"], reassigned=item["reassigned"]
         )
+    for item in reviews:
+        row(item["review_version_id"], item["month"]).update(
+            {name: item[name] for name in RETRO_COUNTS}
+        )
     result = []
     for (_, month), item in sorted(table.items(), key=lambda kv: (kv[0][1], kv[0][0] or 0)):
         version = item["version"]
         activity = item["mqls"] + item["accepted"] + item["rejected"] + item["dropped"]
-        if not (activity or item["breaches"] or item["resolved"]):
+        if not (activity or item["breaches"] or item["resolved"] or item["retro_eligible"]):
             continue
         month_period = Period(
             "month",
@@ -578,29 +649,31 @@ def scorecard_by_version(period: Period, *, team=None) -> list[dict]:
         )
         commitment = None
         if version is not None and team is None:
-            commitment = mql_commitment_of(version, month_period, versions)
+            commitment = mql_commitment_of(version, month_period, versions, segment)
         item["commitment"] = commitment
         item["mql_share"] = _pct(item["mqls"], commitment) if commitment else None
-        item["acceptance_rate"] = _pct(item["accepted"], item["accepted"] + item["rejected"])
         item["acceptance_target"] = version.min_acceptance_rate if version else None
+        _derive_rates(item)
         item["acceptance_met"] = (
             None
             if item["acceptance_rate"] is None or version is None
             else item["acceptance_rate"] >= version.min_acceptance_rate
         )
-        item["within_share"] = _pct(item["within"], item["resolved"])
-        item["feedback_share"] = _pct(item["dropped_with_reason"], item["dropped"])
         result.append(item)
     return result
 
 
-def mql_commitment_of(version, period: Period, versions) -> float | None:
-    """The version's share of the MQL commitment over the period: only the
-    days it was in force count."""
+def mql_commitment_of(version, period: Period, versions, segment: str = "") -> float | None:
+    """The version's share of the MQL commitment over the period (for one
+    segment: the version's commitment for it): only the days it was in force
+    count. None when it commits to nothing."""
+    monthly = kpis.commitment_for(version, segment)
+    if not monthly:
+        return None
     total, day = 0.0, period.start
     while day <= period.end:
         if kpis.version_on(versions, day) == version:
-            total += version.mql_commitment_per_month / calendar.monthrange(day.year, day.month)[1]
+            total += monthly / calendar.monthrange(day.year, day.month)[1]
         day += timedelta(days=1)
     return total or None
 
@@ -639,10 +712,13 @@ def _response_grouped(flt: ReportFilter, group_by: tuple[str, ...], *, month: bo
     )
 
 
-def _breaches_grouped(period: Period, team, group_by: tuple[str, ...], *, month: bool = False):
-    breaches = Breach.objects.filter(kpis.moment_in("breached_at", period))
-    if team is not None:
-        breaches = breaches.filter(owner_id__in=ReportFilter(period=period, team=team).owner_ids())
+def _breaches_grouped(flt: ReportFilter, group_by: tuple[str, ...], *, month: bool = False):
+    breaches = Breach.objects.filter(kpis.moment_in("breached_at", flt.period))
+    if flt.segment:
+        breaches = breaches.filter(lead__segment=flt.segment)
+    owners = flt.owner_ids()
+    if owners is not None:
+        breaches = breaches.filter(owner_id__in=owners)
     fields = list(group_by)
     if month:
         breaches = breaches.annotate(month=TruncMonth("breached_at"))
@@ -658,12 +734,95 @@ def _breaches_grouped(period: Period, team, group_by: tuple[str, ...], *, month:
     )
 
 
-def scorecard_by_rep(period: Period, *, team=None) -> dict:
+RETRO_COUNTS = ("retro_eligible", "retro_reviewed", "retro_on_time", "retro_resolved")
+# The counts a team row adds up from its reps' rows.
+SUMMED_COUNTS = (
+    "mqls",
+    "accepted",
+    "rejected",
+    "dropped",
+    "dropped_with_reason",
+    "contacted",
+    "within",
+    "resolved",
+    "breaches",
+    "notified",
+    "reassigned",
+    *RETRO_COUNTS,
+)
+
+
+def _version_in_force_on(versions, day_field: str, value_of) -> list[When]:
+    """The WHENs of a CASE giving, for the day in `day_field`, `value_of(version)`
+    of the SLA version in force that day (as kpis.version_on: on the day of a
+    switch, the new version); the CASE's default covers days before the first."""
+    whens = []
+    for version in reversed(versions):  # the later version wins, as in kpis.version_on
+        condition = Q(**{f"{day_field}__gte": timezone.localdate(version.published_at)})
+        if version.superseded_at:
+            condition &= Q(**{f"{day_field}__lt": timezone.localdate(version.superseded_at)})
+        whens.append(When(condition, then=value_of(version)))
+    return whens
+
+
+def _retrospectives_grouped(
+    flt: ReportFilter, group_by: tuple[str, ...], versions, *, month: bool = False, today=None
+) -> list[dict]:
+    """The feedback commitment on deals: deals closed in the period (won or
+    lost) above the review threshold of the SLA in force on their close day,
+    due a retrospective within that SLA's days. Per group: eligible deals,
+    reviewed, reviewed on time, and resolved (reviewed, or due date passed:
+    the others' clock still runs). Grouped by `review_version_id` (that SLA),
+    `owner_id` and/or month. One query."""
+    today = today or timezone.localdate()
+    if not versions:
+        return []
+    deals = kpis.opportunities_for(flt).filter(
+        kpis.closed_in(flt.period), stage__in=OpportunityStage.closed_stages()
+    )
+    version_id = _version_in_force_on(versions, "closed_on", lambda v: Value(v.pk))
+    threshold = _version_in_force_on(
+        versions, "closed_on", lambda v: Value(v.retro_amount_threshold)
+    )
+    due_on = _version_in_force_on(
+        versions,
+        "closed_on",
+        lambda v: Cast(F("closed_on") + timedelta(days=v.retro_due_days), DateField()),
+    )
+    deals = deals.annotate(
+        review_version_id=Case(*version_id, default=None, output_field=IntegerField()),
+        review_threshold=Case(
+            *threshold, default=None, output_field=DecimalField(max_digits=14, decimal_places=2)
+        ),
+        review_due_on=Case(*due_on, default=None, output_field=DateField()),
+    ).filter(amount__gt=F("review_threshold"))
+    fields = list(group_by)
+    if month:
+        deals = deals.annotate(month=TruncMonth("closed_on"))
+        fields.append("month")
+    reviewed = Q(retrospective__isnull=False)
+    return list(
+        deals.values(*fields)
+        .annotate(
+            retro_eligible=Count("id"),
+            retro_reviewed=Count("id", filter=reviewed),
+            retro_on_time=Count("id", filter=Q(retrospective__held_on__lte=F("review_due_on"))),
+            retro_resolved=Count("id", filter=reviewed | Q(review_due_on__lt=today)),
+        )
+        .order_by()
+    )
+
+
+def scorecard_by_rep(
+    period: Period, *, team=None, segment: str = "", today: date | None = None
+) -> dict:
     """Both sides per rep and per team for the period: MQLs routed, sales
     decisions, acceptance rate, first contact within SLA and median hours,
-    breaches and escalations, reason codes on rejections. Team rows add up
-    their members' counts (medians are per rep only). Five queries."""
-    flt = ReportFilter(period=period, team=team)
+    breaches and escalations, reason codes on rejections, retrospectives of
+    their deals above the review threshold. Team rows add up their members'
+    counts (medians are per rep only). Seven queries at most (one more with
+    a team filter)."""
+    flt = ReportFilter(period=period, team=team, segment=segment)
     flows = (
         kpis.derived_for(StageFlowDaily.objects.filter(kpis.day_in(period)), flt)
         .values("owner_id")
@@ -677,7 +836,9 @@ def scorecard_by_rep(period: Period, *, team=None) -> dict:
         .order_by()
     )
     response = _response_grouped(flt, ("owner_id",))
-    breaches = _breaches_grouped(period, team, ("owner_id",))
+    breaches = _breaches_grouped(flt, ("owner_id",))
+    reviews = _retrospectives_grouped(flt, ("owner_id",), kpis.sla_versions_published(),
+                                      today=today)  # fmt: skip
     memberships = {
         m.user_id: m
         for m in TeamMembership.objects.select_related("user", "team").order_by("team__name")
@@ -703,6 +864,7 @@ def scorecard_by_rep(period: Period, *, team=None) -> dict:
                 "breaches": 0,
                 "notified": 0,
                 "reassigned": 0,
+                **dict.fromkeys(RETRO_COUNTS, 0),
             }
         return people[owner_id]
 
@@ -721,6 +883,8 @@ def scorecard_by_rep(period: Period, *, team=None) -> dict:
         person(item["owner_id"]).update(
             breaches=item["breaches"], notified=item["notified"], reassigned=item["reassigned"]
         )
+    for item in reviews:
+        person(item["owner_id"]).update({name: item[name] for name in RETRO_COUNTS})
     unknown = [pk for pk in people if pk is not None and not people[pk]["name"]]
     if unknown:
         for user in get_user_model().objects.filter(pk__in=unknown):
@@ -737,36 +901,11 @@ def scorecard_by_rep(period: Period, *, team=None) -> dict:
                 "reps": 0,
                 "median_hours": None,
             }
-            for name in (
-                "mqls",
-                "accepted",
-                "rejected",
-                "dropped",
-                "dropped_with_reason",
-                "contacted",
-                "within",
-                "resolved",
-                "breaches",
-                "notified",
-                "reassigned",
-            ):
-                teams[key][name] = 0
+            teams[key] |= dict.fromkeys(SUMMED_COUNTS, 0)
         team_row = teams[key]
         if item["owner_id"] is not None:
             team_row["reps"] += 1
-        for name in (
-            "mqls",
-            "accepted",
-            "rejected",
-            "dropped",
-            "dropped_with_reason",
-            "contacted",
-            "within",
-            "resolved",
-            "breaches",
-            "notified",
-            "reassigned",
-        ):
+        for name in SUMMED_COUNTS:
             team_row[name] += item[name] or 0
     for team_row in teams.values():
         _derive_rates(team_row)
@@ -784,3 +923,5 @@ def _derive_rates(item: dict) -> None:
     item["acceptance_rate"] = _pct(item["accepted"], item["accepted"] + item["rejected"])
     item["within_share"] = _pct(item["within"], item["resolved"])
     item["feedback_share"] = _pct(item["dropped_with_reason"], item["dropped"])
+    item["retro_share"] = _pct(item["retro_on_time"], item["retro_resolved"])
+    item["retro_coverage"] = _pct(item["retro_reviewed"], item["retro_eligible"])

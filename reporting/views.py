@@ -181,9 +181,13 @@ def attribution_context(flt: ReportFilter, models: list[str]) -> dict:
         (row for row in economics.channels if row.customers),
         key=lambda row: -(row.ltv or 0),
     )
+    # The seed question "which content assets generate pipeline": the assets
+    # with credited pipeline under the first model, most first.
+    top_assets = [row for row in data["assets"] if row.key is not None and row.pipeline[models[0]]]
     return {
         **data,
         "flt": flt,
+        "top_assets": top_assets[:3],
         "model_keys": models,
         "model_choices": list(MODEL_LABELS.items()),
         "query": _query(flt, model_a=models[0], model_b=models[1]),
@@ -214,8 +218,8 @@ def attribution(request):
 def scorecard_context(flt: ReportFilter) -> dict:
     return {
         "flt": flt,
-        "versions": selectors.scorecard_by_version(flt.period, team=flt.team),
-        "people": selectors.scorecard_by_rep(flt.period, team=flt.team),
+        "versions": selectors.scorecard_by_version(flt.period, team=flt.team, segment=flt.segment),
+        "people": selectors.scorecard_by_rep(flt.period, team=flt.team, segment=flt.segment),
         "query": _query(flt),
         "freshness": _freshness(),
     }
@@ -367,7 +371,7 @@ def qbr_context(period: Period, *, today: date | None = None) -> dict:
         "previous": previous,
         "figures": data["figure_list"],
         "data": data,
-        "sla_rows": selectors.scorecard_by_version(period),
+        "sla_rows": selectors.scorecard_by_version(period, today=today),
         "themes": winloss_selectors.winloss_themes(start=period.start, end=period.end),
         "coverage": winloss_selectors.coverage(start=period.start, end=period.end, today=today),
         "actions": list(winloss_selectors.action_items_open()[:50]),
@@ -430,7 +434,7 @@ def qbr(request, year, quarter):
 
 # --- Rows behind a figure ---------------------------------------------------------------------------
 
-ROW_PARAMS = ("model", "kind", "channel", "campaign", "asset")
+ROW_PARAMS = ("model", "kind", "channel", "campaign", "asset", "stage")
 
 
 def _row_params(request) -> dict:

@@ -1,22 +1,27 @@
 """Each KPI's definition, checked against numbers worked out by hand on a
 small data set: March 2026 against the 31 days before it (Jan 29 – Feb 28)."""
 
+import csv
+import io
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 
 from leads.models import (
     CampaignSpend,
     Channel,
+    Lead,
     LeadStageChange,
     Opportunity,
+    Team,
 )
-from reporting import kpis
+from reporting import kpis, selectors
 from reporting.goals import goal_progress
 from reporting.models import GoalMetric, ReportingSettings, SharedGoal
 from reporting.periods import Period, ReportFilter, period_for
-from reporting.rollups import reporting_refresh
+from reporting.rollups import reporting_rebuild, reporting_refresh
 from tests.factories import (
     make_account,
     make_campaign,
@@ -25,6 +30,7 @@ from tests.factories import (
     make_touchpoint,
     reason,
 )
+from tests.page_text import element_text, links, parse, table_rows
 from tests.sla_factories import make_sla
 
 MARCH = Period("custom", date(2026, 3, 1), date(2026, 3, 31), "March 2026")
@@ -98,7 +104,8 @@ def data(make_user, taxonomy):
     LeadStageChange.objects.create(lead=february, from_stage="new", to_stage="mql",
                                    changed_at=at(2, 14))  # fmt: skip
     reporting_refresh()
-    return {"rep_a": rep_a, "rep_b": rep_b, "east": east, "o3": o3, "sla": sla}
+    return {"rep_a": rep_a, "rep_b": rep_b, "east": east, "o3": o3, "sla": sla,
+            "search": search, "l1": l1, "l2": l2, "march_leads": march_leads}  # fmt: skip
 
 
 def report(**kwargs):
@@ -158,6 +165,248 @@ def test_segment_and_team_filters(data):
     assert enterprise["new_amount"] == Decimal(3000)  # O1 + O3
     east = kpis.opportunity_totals(report(team=data["east"]))["cur"]
     assert east["new_amount"] == Decimal(3000) and east["won_amount"] == Decimal(1000)
+
+
+@pytest.fixture
+def segmented(data):
+    """The data set with segments and owners on its leads: March MQLs a and b
+    enterprise, c and d small business; l1 (paid search, customer in March)
+    enterprise and Ann's, l2 small business and Bob's. Deals take their
+    account's segment: O1, O3 enterprise; O2, O4, O5 small business."""
+    a, b, c, d = data["march_leads"]
+    Lead.objects.filter(pk__in=[a.pk, b.pk, data["l1"].pk]).update(segment="enterprise")
+    Lead.objects.filter(pk__in=[c.pk, d.pk, data["l2"].pk]).update(segment="smb")
+    Lead.objects.filter(pk=data["l1"].pk).update(owner=data["rep_a"])
+    Lead.objects.filter(pk=data["l2"].pk).update(owner=data["rep_b"])
+    reporting_rebuild()  # stage-flow counts keep their dimensions until a rebuild
+    west = Team.objects.get(name="West")
+    return {**data, "west": west}
+
+
+def test_filters_on_mqls_acceptance_and_response_times(segmented):
+    west = segmented["west"]
+    east = segmented["east"]
+    flows = {name: kpis.stage_flow_totals(flt)["cur"] for name, flt in (
+        ("enterprise", report(segment="enterprise")), ("smb", report(segment="smb")),
+        ("east", report(team=east)), ("west", report(team=west)))}  # fmt: skip
+    # Enterprise: a and b became MQLs and were accepted.
+    assert (flows["enterprise"]["mqls"], flows["enterprise"]["accepted"]) == (2, 2)
+    assert flows["enterprise"]["acceptance_rate"] == pytest.approx(100)
+    # Small business: c (rejected) and d (undecided).
+    assert (flows["smb"]["mqls"], flows["smb"]["rejected"]) == (2, 1)
+    assert flows["smb"]["acceptance_rate"] == pytest.approx(0)
+    # Ann owns every March MQL and took every decision; Bob's MQL was in February.
+    assert (flows["east"]["mqls"], flows["east"]["accepted"], flows["east"]["rejected"]) == (
+        4,
+        2,
+        1,
+    )
+    assert flows["west"]["mqls"] == 0 and flows["west"]["acceptance_rate"] is None
+    assert kpis.stage_flow_totals(report(team=west))["prev"]["mqls"] == 1
+
+    now = at(4, 1)
+    enterprise = kpis.response_times(report(segment="enterprise"), now=now)["cur"]
+    # a: 2 h (due 1 h, missed), b: 0.5 h (within).
+    assert enterprise["median_hours"] == pytest.approx(1.25)
+    assert (enterprise["within"], enterprise["resolved"]) == (1, 2)
+    smb = kpis.response_times(report(segment="smb"), now=now)["cur"]
+    # c: never contacted, due time passed; d: 4 h (due 24 h).
+    assert smb["contacted"] == 1 and smb["median_hours"] == pytest.approx(4)
+    assert (smb["within"], smb["resolved"]) == (1, 2)
+    assert kpis.response_times(report(team=east), now=now)["cur"]["mqls"] == 4
+    assert kpis.response_times(report(team=west), now=now)["cur"]["mqls"] == 0
+
+
+def test_filters_on_the_funnel_influenced_revenue_and_economics(segmented):
+    west, east = segmented["west"], segmented["east"]
+
+    def stages(flt):
+        return {s["key"]: s["reached"] for s in kpis.funnel(flt)["stages"]}
+
+    # Created in March: a, b (enterprise: both accepted, a converted), c, d (smb).
+    assert stages(report(segment="enterprise")) == {
+        "created": 2, "mql": 2, "sal": 2, "sql": 0, "opportunity": 1, "customer": 0}  # fmt: skip
+    assert kpis.funnel(report(segment="enterprise"))["cur"]["conversion"] == pytest.approx(50)
+    assert stages(report(segment="smb"))["created"] == 2
+    assert stages(report(segment="smb"))["sal"] == 0
+    assert stages(report(team=east))["created"] == 4
+    assert stages(report(team=west))["created"] == 0
+
+    # O1 (enterprise, Ann's) is the one influenced win.
+    assert kpis.influenced_revenue(report(segment="enterprise"))["cur"] == Decimal(1000)
+    assert kpis.influenced_revenue(report(segment="smb"))["cur"] == 0
+    assert kpis.influenced_revenue(report(team=east))["cur"] == Decimal(1000)
+    assert kpis.influenced_revenue(report(team=west))["cur"] == 0
+
+    # l1, enterprise and Ann's, is the one new customer; spend is not divided.
+    for flt in (report(segment="enterprise"), report(team=east)):
+        money = kpis.economics(flt)["cur"]
+        assert money.customers == 1 and money.cac == Decimal(3100)
+        assert money.ltv == Decimal(1000)
+    for flt in (report(segment="smb"), report(team=west)):
+        money = kpis.economics(flt)["cur"]
+        assert money.customers == 0 and money.cac is None and money.spend == Decimal(3100)
+
+
+def test_filters_on_attribution(segmented):
+    west, east = segmented["west"], segmented["east"]
+
+    def pipeline_by_channel(flt):
+        rows = selectors.attribution(flt, models=["linear", "first_touch"])["channels"]
+        return {row.key: row.pipeline["linear"] for row in rows if row.pipeline["linear"]}
+
+    # O1 (1000) and O3 (2000) are enterprise, Ann's, and credited to l1's paid-search touch.
+    assert pipeline_by_channel(report()) == {Channel.PAID_SEARCH: Decimal(3000)}
+    assert pipeline_by_channel(report(segment="enterprise")) == {Channel.PAID_SEARCH: Decimal(3000)}
+    assert pipeline_by_channel(report(team=east)) == {Channel.PAID_SEARCH: Decimal(3000)}
+    # O2 (small business, Bob's) has no source lead: nothing to credit.
+    assert pipeline_by_channel(report(segment="smb")) == {}
+    assert pipeline_by_channel(report(team=west)) == {}
+    totals = selectors.attribution(report(segment="smb"), models=["linear", "u_shaped"])["totals"]
+    assert totals["pipeline"]["unattributed"] == Decimal(3000)  # O2
+
+
+def test_every_figure_has_a_definition(data, client_for):
+    figures = kpis.dashboard(report())["figure_list"]
+    assert len({f.key for f in figures}) == len(figures)
+    missing = [f.key for f in figures if not f.definition.strip()]
+    assert missing == []
+    assert kpis.DEFINITIONS["first_contact_within_sla"] == next(
+        f.definition for f in figures if f.key == "first_contact_within_sla"
+    )
+    # On the page: each card's tooltip, the "How each figure is defined" list, the CSV.
+    client = client_for(data["rep_a"])
+    body = client.get(reverse("reporting:dashboard"), {"period": "90d"}).content.decode()
+    page = parse(body)
+    tooltips = {
+        card.attrs["id"]: card.find("abbr").attrs.get("title", "")
+        for card in page.iter("article")
+        if card.attrs.get("id", "").startswith("figure-")
+    }
+    assert sorted(tooltips) == sorted(f"figure-{f.key}" for f in figures)
+    assert [key for key, title in tooltips.items() if not title.strip()] == []
+    definitions = page.find("details", **{"class": "card definitions"}).find("dl")
+    terms = [dt.text() for dt in definitions.iter("dt")]
+    descriptions = [dd.text() for dd in definitions.iter("dd")]
+    assert terms == [f.label for f in figures]
+    assert all(descriptions) and len(descriptions) == len(figures)
+    export = client.get(reverse("reporting:export", args=["dashboard"]), {"table": "figures"})
+    rows = list(csv.DictReader(io.StringIO(export.content.decode())))
+    assert [row["figure"] for row in rows] == [f.label for f in figures]
+    assert [row["figure"] for row in rows if not row["definition"].strip()] == []
+
+
+@pytest.fixture
+def february(data):
+    """The previous period (Jan 29 – Feb 28) given something of everything:
+    lead lx (paid search, created Jan 15, touched then) became a customer on
+    Feb 12 with deal O6 (800, created Feb 2, won Feb 12: 10 days); MQLs x and
+    y on Feb 10 (created that day, Ann's), contacted after 1 h and 3 h (due
+    2 h); x accepted on Feb 11."""
+    lx = make_lead(source_channel=Channel.PAID_SEARCH, created_at=at(1, 15))
+    make_touchpoint(lx, occurred_at=at(1, 15), channel=Channel.PAID_SEARCH, campaign=data["search"])
+    Opportunity.objects.create(
+        name="O6", created_at=at(2, 2), amount=Decimal(800), stage="won",
+        closed_on=date(2026, 2, 12), owner=data["rep_a"], source_lead=lx,
+        source_channel=Channel.PAID_SEARCH, is_marketing_sourced=True,
+    )  # fmt: skip
+    LeadStageChange.objects.create(lead=lx, from_stage="opportunity", to_stage="customer",
+                                   changed_at=at(2, 12, 17))  # fmt: skip
+    for hours in (1, 3):
+        mql_at = at(2, 10, 9)
+        lead = make_lead(
+            created_at=at(2, 10, 8), owner=data["rep_a"], mql_at=mql_at, sla_version=data["sla"],
+            response_due_at=mql_at + timedelta(hours=2),
+            first_contact_at=mql_at + timedelta(hours=hours),
+        )  # fmt: skip
+        LeadStageChange.objects.create(lead=lead, from_stage="new", to_stage="mql",
+                                       changed_at=mql_at)  # fmt: skip
+        if hours == 1:
+            LeadStageChange.objects.create(lead=lead, from_stage="mql", to_stage="sal",
+                                           actor=data["rep_a"], changed_at=at(2, 11))  # fmt: skip
+    reporting_refresh()
+    return data
+
+
+def test_every_figure_compares_with_the_previous_period(february):
+    result = kpis.dashboard(report(), now=at(4, 1))
+    figures = result["figures"]
+    assert [f.key for f in result["figure_list"] if f.previous is None] == []
+    # Sourced share: March 3000 of 6000; before, O6's 800 of 500 + 700 + 800.
+    assert figures["sourced_share"].value == pytest.approx(50)
+    assert figures["sourced_share"].previous == pytest.approx(40)
+    assert figures["sourced_share"].change == pytest.approx(10)  # points
+    # p90 to first contact: March 3.6 h (see above); before, 1 h and 3 h: 1 + 0.9 × 2.
+    assert figures["first_contact_p90"].value == pytest.approx(3.6)
+    assert figures["first_contact_p90"].previous == pytest.approx(2.8)
+    assert figures["first_contact_p90"].trend == "bad"
+    # Within SLA before: x (1 h, due 2 h) yes, y (3 h) no.
+    assert figures["first_contact_within_sla"].previous == pytest.approx(50)
+    # MQLs against the commitment: 4 of 310; before, 3 (February's and x, y)
+    # of Jan 29–31 (3 × 310/31) + February (310).
+    assert result["commitment"] == pytest.approx(310)
+    assert result["prev_commitment"] == pytest.approx(340)
+    assert figures["mql_commitment"].value == pytest.approx(400 / 310)
+    assert figures["mql_commitment"].previous == pytest.approx(300 / 340)
+    assert figures["acceptance_rate"].previous == pytest.approx(100)  # x accepted
+    # CAC, LTV, LTV:CAC before: lx, 3100 spend (Jan 29–31 300 + February 2800), 800 won.
+    assert figures["cac"].previous == Decimal(3100)
+    assert figures["ltv"].previous == Decimal(800)
+    assert figures["ltv_cac"].previous == pytest.approx(800 / 3100)
+    assert figures["ltv_cac"].rows == "new_customers"
+
+    # The funnel of the previous cohort (created Jan 29 – Feb 28): l1 (Feb 1,
+    # customer), February's MQL, x and y; x accepted.
+    previous = {s["key"]: s["previous"] for s in result["funnel"]["stages"]}
+    assert previous["created"]["reached"] == 4
+    assert previous["mql"]["reached"] == 3
+    assert previous["mql"]["conversion"] == pytest.approx(75)
+    assert previous["mql"]["median_days"] == pytest.approx(1 / 24)  # x, y: 8:00 -> 9:00
+    assert previous["sal"]["reached"] == 1
+    assert previous["sal"]["conversion"] == pytest.approx(100 / 3)
+    assert previous["customer"]["reached"] == 1
+    current = {s["key"]: s["reached"] for s in result["funnel"]["stages"]}
+    assert current["created"] == 4 and current["sal"] == 2  # unchanged by the previous cohort
+
+    # Sales cycle by channel: paid search won O6 before (10 days); outbound nothing.
+    cycle = {row["source_channel"]: row for row in result["cycle_by_channel"]}
+    assert cycle[Channel.PAID_SEARCH]["previous"] == {
+        "deals": 1, "revenue": Decimal(800), "median_days": 10, "mean_days": 10}  # fmt: skip
+    assert cycle[Channel.PAID_SEARCH]["deals"] == 1  # O1
+    assert cycle[Channel.OUTBOUND]["previous"]["deals"] == 0
+    assert cycle[Channel.OUTBOUND]["previous"]["median_days"] is None
+
+    # CAC and LTV by channel: the channel's previous period beside it.
+    search = next(
+        r for r in result["economics"]["cur"].channels if r.channel == Channel.PAID_SEARCH
+    )
+    assert (search.previous.spend, search.previous.customers) == (Decimal(3100), 1)
+    assert (search.previous.cac, search.previous.ltv) == (Decimal(3100), Decimal(800))
+
+
+def test_the_dashboard_shows_the_previous_period_in_every_table(february, client_for):
+    client = client_for(february["rep_a"])
+    params = {"period": "custom", "start": "2026-03-01", "end": "2026-03-31"}
+    body = client.get(reverse("reporting:dashboard"), params).content.decode()
+
+    def by_label(label):
+        return {row[0]: row[1:] for row in table_rows(body, label)}
+
+    funnel = by_label("Funnel by stage")
+    assert funnel["Lead created"][0] == "4 vs 4"
+    assert funnel["MQL"] == ["4 vs 3", "100.0% (4) vs 75.0%", "0 d vs 0 d"]
+    assert funnel["Accepted by sales (SAL)"][:2] == ["2 vs 1", "50.0% (2) vs 33.3%"]
+    cycle = by_label("Sales cycle by source channel")
+    assert cycle["Paid search"] == ["1 vs 1", "$1,000 vs $800", "15 d vs 10 d", "15 d vs 10 d"]
+    economics = by_label("CAC and LTV by channel")
+    assert economics["Paid search"] == [
+        "$3,100 vs $3,100", "1 vs 1", "$3,100 vs $3,100", "$1,000 vs $800", "0.3× vs 0.3×"]  # fmt: skip
+    for key in ("sourced_share", "first_contact_p90", "mql_commitment", "ltv_cac"):
+        text = element_text(body, f"figure-{key}")
+        assert "vs " in text and "no comparison" not in text, key
+    assert "vs 2.8 h" in element_text(body, "figure-first_contact_p90")
+    assert "vs 40.0%" in element_text(body, "figure-sourced_share")
+    assert "vs 0.9%" in element_text(body, "figure-mql_commitment")
 
 
 def test_marketing_influenced_revenue(data):
@@ -263,3 +512,56 @@ def test_the_dashboard_runs_a_fixed_number_of_queries(data, django_assert_max_nu
     assert result["figures"]["new_pipeline"].previous == Decimal(1200)
     assert result["figures"]["new_pipeline"].change == pytest.approx(400)
     assert result["figures"]["win_rate"].change == pytest.approx(200 / 3)  # points
+
+
+def test_funnel_stages_cycle_channels_and_ltv_cac_link_to_their_rows(data, client_for):
+    client = client_for(data["rep_a"])
+    params = {"period": "custom", "start": "2026-03-01", "end": "2026-03-31"}
+    body = client.get(reverse("reporting:dashboard"), params).content.decode()
+    hrefs = links(body)
+
+    # Each funnel stage the March cohort reached opens those leads.
+    funnel_links = sorted(h for h in hrefs if h.startswith("/reporting/rows/funnel/"))
+    reached = {"created": 4, "mql": 4, "sal": 2, "opportunity": 1}
+    assert len(funnel_links) == len(reached)
+    for stage, count in reached.items():
+        href = next(h for h in funnel_links if h.endswith(f"stage={stage}"))
+        assert "period=custom&start=2026-03-01&end=2026-03-31" in href
+        spec = selectors.figure_rows("funnel", report(), {"stage": stage})
+        assert spec.queryset.count() == count, stage
+        page = client.get(href).content.decode()
+        assert len(table_rows(page, spec.title)) == count, stage
+    accepted = selectors.figure_rows("funnel", report(), {"stage": "sal"})
+    a, b, _, _ = data["march_leads"]
+    assert {row.lead_id for row in accepted.queryset} == {a.pk, b.pk}
+    assert "Accepted by sales (SAL)" in [column.label for column in accepted.columns]
+    # The customer stage: none of March's new leads yet (l1 was created in February).
+    assert selectors.figure_rows("funnel", report(), {"stage": "customer"}).queryset.count() == 0
+
+    # Sales cycle by channel: O1 (paid search) and O4 (outbound).
+    cycle_links = [h for h in hrefs if h.startswith("/reporting/rows/sales_cycle/")]
+    assert any(h.endswith("channel=paid_search") for h in cycle_links)
+    assert any(h.endswith("channel=outbound") for h in cycle_links)
+    for channel, name in ((Channel.PAID_SEARCH, "O1"), (Channel.OUTBOUND, "O4")):
+        spec = selectors.figure_rows("sales_cycle", report(), {"channel": channel})
+        assert [o.name for o in spec.queryset] == [name]
+        page = client.get(next(h for h in cycle_links if h.endswith(f"channel={channel}")))
+        rows = table_rows(page.content.decode(), spec.title)
+        assert [row[0] for row in rows] == [name]
+    assert selectors.figure_rows("sales_cycle", report(), {"channel": ""}).queryset.count() == 0
+
+    # LTV : CAC opens the new customers it divides (l1).
+    ltv_cac = links(body, "figure-ltv_cac")
+    assert ltv_cac and ltv_cac[0].startswith(reverse("reporting:rows", args=["new_customers"]))
+    # The conversion rows show when each lead entered every stage.
+    conversion = selectors.figure_rows("conversion", report(), {})
+    labels = [column.label for column in conversion.columns]
+    for stage in ("MQL", "Accepted by sales (SAL)", "Qualified (SQL)", "Opportunity", "Customer"):
+        assert stage in labels
+    page = client.get(reverse("reporting:rows", args=["conversion"]), params).content.decode()
+    converted = [row for row in table_rows(page, "Leads created") if row[0] == str(a)]
+    assert converted and converted[0][labels.index("Opportunity")] == "Mar 12, 2026 12:00"
+    # Every figure card links to its rows.
+    for figure in kpis.dashboard(report())["figure_list"]:
+        assert figure.rows, figure.key
+        assert links(body, f"figure-{figure.key}"), figure.key
