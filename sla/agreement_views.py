@@ -301,6 +301,7 @@ def _page_context(request, kind, version, *, parts=None, editing=None, publish_f
         "publish_form": publish_form
         or forms.PublishForm(initial={"changelog": version.changelog}, model=kind.model),
         "publish_error": list(publish_error),
+        "stale": versions.draft_staleness(version),
         "rescore_job": _rescore_job(version),
         "previous": versions.previous_version(version),
     }
@@ -547,7 +548,9 @@ def icp_publish(request, pk):
 
 def _publish(request, kind, pk):
     """Put a draft in force with its changelog (RevOps admins), then show the
-    version's page, where the re-scoring of open leads reports its progress."""
+    version's page, where the re-scoring of open leads reports its progress.
+    A refusal (e.g. a draft cloned from a version no longer in force) is
+    shown in the publish card."""
     if not versions.can_publish(request.user):
         raise PermissionDenied("Only RevOps admins publish a version.")
     version = _version_or_404(kind, pk)
@@ -576,7 +579,8 @@ def _publish(request, kind, pk):
             request,
             f"{DETAIL_TEMPLATE}#publish-card",
             {"kind": kind, "version": version, "urls": kind.urls(version), "publish_form": form,
-             "publish_error": errors, "can_publish": True},
+             "publish_error": errors, "can_publish": True,
+             "stale": versions.draft_staleness(version)},
         )  # fmt: skip
     context = _page_context(request, kind, version, publish_form=form, publish_error=errors)
     return render(request, DETAIL_TEMPLATE, context)
@@ -628,6 +632,7 @@ def _diff(request, kind, pk):
             "others": others,
             "sections": sections,
             "change_count": len(changes),
+            "stale": versions.draft_staleness(version),
         },
     )
 

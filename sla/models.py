@@ -502,9 +502,31 @@ class RoutingRule(models.Model):
 
     class Meta:
         ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(min_employees__isnull=True)
+                | models.Q(max_employees__isnull=True)
+                | models.Q(max_employees__gte=models.F("min_employees")),
+                name="routing_rule_employee_band_ordered",
+                violation_error_message="The most employees is below the fewest.",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.position}. {self.name} → {self.team}"
+
+    def clean(self):
+        if (
+            self.min_employees is not None
+            and self.max_employees is not None
+            and self.min_employees > self.max_employees
+        ):
+            raise ValidationError(
+                {
+                    "max_employees": f"The most employees ({self.max_employees:,}) is below the "
+                    f"fewest ({self.min_employees:,}): no lead could match this rule."
+                }
+            )
 
 
 class RoutingSettings(models.Model):
@@ -522,7 +544,11 @@ class RoutingSettings(models.Model):
 
 
 class RoutingCounter(models.Model):
-    """How many leads routing has given each seller: the weighted round robin's state."""
+    """A seller's place in their team's weighted round robin: the next lead
+    goes to the available seller with the fewest `assigned` per unit of
+    capacity. `assigned` counts the leads routed to the seller plus, when
+    they come back from away (or join, or are re-activated), the turns they
+    missed, so they rejoin level with the team instead of catching up."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="routing_counter"
@@ -532,6 +558,20 @@ class RoutingCounter(models.Model):
 
     def __str__(self):
         return f"{self.user}: {self.assigned}"
+
+
+class RoutingRotation(models.Model):
+    """How far a team's round robin has got: the leads per unit of capacity
+    of the seller whose turn it last was. A seller below this level was not
+    available for those turns; routing lifts them to it."""
+
+    team = models.OneToOneField(
+        "leads.Team", on_delete=models.CASCADE, related_name="routing_rotation"
+    )
+    level = models.FloatField(default=0)
+
+    def __str__(self):
+        return f"{self.team}: {self.level:g} leads per unit of capacity"
 
 
 class Breach(models.Model):

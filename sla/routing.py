@@ -5,15 +5,22 @@ robin weighted by capacity picks the available seller with the fewest leads
 per unit of capacity (ties: the one who waited longest), skipping inactive
 and away reps. With no rule, no available seller, or no team, the default
 owner from the routing settings takes the lead.
+
+The round robin counts turns, not lifetime totals: a seller who was away
+(or is new to the team) rejoins at the team's level and takes their share
+from then on, instead of every lead until their count catches up with
+colleagues who kept working (see `_rejoin_level`).
 """
 
+import math
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 
 from django.utils import timezone
 
 from leads.models import Lead, TeamMembership
-from sla.models import RoutingCounter, RoutingRule, RoutingSettings
+from sla.models import RoutingCounter, RoutingRotation, RoutingRule, RoutingSettings
 
 
 def rule_matches(rule: RoutingRule, lead: Lead) -> bool:
@@ -52,9 +59,10 @@ def team_for(lead: Lead, rules=None):
 def owners_for(leads, *, exclude_user_ids=(), now=None) -> dict[int, object]:
     """{lead id: owner (a user, or None)} for newly qualified leads, by the
     rules, the weighted round robin and the default owner (see the module
-    docstring). Must run in a transaction: it locks the counters of the
-    sellers involved, so concurrent routings take turns; the counters are
-    written back in one statement."""
+    docstring). Must run in a transaction: it locks the rotations of the
+    teams and the counters of the sellers involved (in that order, by id),
+    so concurrent routings take turns; each kind of row is written back in
+    one statement."""
     from django.contrib.auth import get_user_model
 
     now = now or timezone.now()
@@ -70,6 +78,16 @@ def owners_for(leads, *, exclude_user_ids=(), now=None) -> dict[int, object]:
         .order_by("user_id")
     ):
         memberships[membership.team_id].append(membership)
+    staffed = sorted(memberships)
+    RoutingRotation.objects.bulk_create(
+        [RoutingRotation(team_id=pk) for pk in staffed], ignore_conflicts=True
+    )
+    rotations = {
+        r.team_id: r
+        for r in RoutingRotation.objects.select_for_update().filter(team_id__in=staffed)
+        .order_by("team_id")
+    }  # fmt: skip
+    levels_before = {pk: rotation.level for pk, rotation in rotations.items()}
     user_ids = sorted({m.user_id for members in memberships.values() for m in members})
     RoutingCounter.objects.bulk_create(
         [RoutingCounter(user_id=pk) for pk in user_ids], ignore_conflicts=True
@@ -80,6 +98,9 @@ def owners_for(leads, *, exclude_user_ids=(), now=None) -> dict[int, object]:
         .filter(user_id__in=user_ids)
         .order_by("user_id")
     }
+    changed = set()
+    for team_id, members in memberships.items():
+        changed |= _rejoin_level(members, counters, rotations[team_id].level)
     never = datetime.min.replace(tzinfo=UTC)
     users = get_user_model().objects.in_bulk(user_ids)
     settings_row = RoutingSettings.objects.select_related("default_owner").first()
@@ -97,19 +118,46 @@ def owners_for(leads, *, exclude_user_ids=(), now=None) -> dict[int, object]:
         chosen = min(
             members,
             key=lambda m: (
-                counters[m.user_id].assigned / m.capacity,
+                Fraction(counters[m.user_id].assigned, m.capacity),
                 counters[m.user_id].last_assigned_at or never,
                 m.user_id,
             ),
         )
-        counter = counters[chosen.user_id]
+        counter, rotation = counters[chosen.user_id], rotations[team.pk]
+        rotation.level = max(rotation.level, counter.assigned / chosen.capacity)
         counter.assigned += 1
         tick += timedelta(microseconds=1)  # keeps the turn order within one batch
         counter.last_assigned_at = now + tick
+        changed.add(chosen.user_id)
         owners[lead.pk] = users[chosen.user_id]
-    changed = [c for c in counters.values() if c.last_assigned_at and c.last_assigned_at > now]
-    RoutingCounter.objects.bulk_update(changed, ["assigned", "last_assigned_at"])
+    RoutingCounter.objects.bulk_update(
+        [counters[pk] for pk in sorted(changed)], ["assigned", "last_assigned_at"]
+    )
+    RoutingRotation.objects.bulk_update(
+        [r for pk, r in rotations.items() if r.level != levels_before[pk]], ["level"]
+    )
     return owners
+
+
+def _rejoin_level(members, counters, level: float) -> set[int]:
+    """Keep each available seller within one turn of the team's level: one
+    below it (back from away, new, re-activated, given more capacity) is
+    lifted to it and so is next in turn, but gets no backlog of missed
+    leads; one above it (moved from a busier team, capacity cut) comes down
+    to one turn ahead, instead of waiting for the team to catch up. Sellers
+    who were there all along are already inside the bounds (the level is
+    the lowest ratio at the last turn, and a turn adds one lead). Returns
+    the user ids of the counters it changed."""
+    changed = set()
+    for member in members:
+        counter = counters[member.user_id]
+        # The epsilon absorbs float error in a level that is an exact ratio.
+        floor = math.floor(level * member.capacity + 1e-9)
+        bounded = min(max(counter.assigned, floor), floor + 1)
+        if bounded != counter.assigned:
+            counter.assigned = bounded
+            changed.add(member.user_id)
+    return changed
 
 
 def owner_for(lead: Lead, *, exclude_user_ids=()):

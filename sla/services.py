@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -107,7 +109,7 @@ def leads_qualify(evaluations, *, sla, icp, now) -> list:
         messages.append((
             lead.owner,
             f"New {'high-intent ' if lead.is_high_intent else ''}MQL: {lead}",
-            f"{lead.title} at {lead.company}. Respond within {hours:g} business "
+            f"{lead.title} at {lead.company}. Respond within {_hours(hours)} business "
             f"hour{'s' if hours != 1 else ''}.",
             lead.get_absolute_url(),
         ))  # fmt: skip
@@ -162,6 +164,11 @@ def response_clock_breach(*, lead_id: int, now) -> bool:
     return True
 
 
+def _hours(value) -> str:
+    """Business hours as people write them: 1, 1.5, 24 (not 1.00)."""
+    return f"{Decimal(value).normalize():f}"
+
+
 def _managers_of(user) -> list:
     from leads.models import TeamMembership
 
@@ -175,7 +182,10 @@ def _managers_of(user) -> list:
 def breach_escalate(*, breach_id: int, now) -> bool:
     """Reassign a breached lead nobody has contacted, after the SLA's delay,
     to another seller (routing, skipping the current owner), with a new
-    response clock. Idempotent: a conditional UPDATE claims the breach."""
+    response clock. When routing finds nobody (no other seller available,
+    no default owner), the lead stays where it is and the owner's manager
+    and the RevOps admins are told, so a person reassigns it. Idempotent: a
+    conditional UPDATE claims the breach, and only the claim notifies."""
     from leads.models import Lead
     from sla import routing
     from sla.clocks import BusinessCalendar, business_due
@@ -192,8 +202,11 @@ def breach_escalate(*, breach_id: int, now) -> bool:
         claimed = Breach.objects.filter(pk=breach.pk, reassigned_at__isnull=True).update(
             reassigned_at=now, reassigned_to=new_owner
         )
-        if not claimed or new_owner is None:
-            return bool(claimed)
+        if not claimed:
+            return False
+        if new_owner is None:
+            _escalation_found_nobody(lead=lead, sla=sla)
+            return True
         hours = (
             sla.response_hours_high_intent if lead.is_high_intent else sla.response_hours_standard
         )
@@ -210,6 +223,42 @@ def breach_escalate(*, breach_id: int, now) -> bool:
             url=lead.get_absolute_url(),
         )
     return True
+
+
+def _escalation_found_nobody(*, lead, sla) -> None:
+    """Tell the owner's manager and the RevOps admins (who own routing) that
+    a breached lead could not be reassigned."""
+    from django.contrib.auth import get_user_model
+
+    from config import roles
+
+    recipients = {user.pk: user for user in _managers_of(lead.owner)}
+    for admin in (
+        get_user_model()
+        .objects.filter(groups__name=roles.REVOPS_ADMIN, is_active=True)
+        .order_by("pk")
+    ):
+        recipients.setdefault(admin.pk, admin)
+    owner = lead.owner or "nobody"
+    delay = (
+        f"{_hours(sla.reassign_after_hours)} more business hours"
+        if sla.reassign_after_hours is not None
+        else "the escalation delay"
+    )
+    notifications_send(
+        (
+            recipient,
+            f"Nobody to reassign {lead} to",
+            f"{lead} missed its first contact, and after {delay} it was due to go to another "
+            "seller, but routing found no other seller available and no default owner to "
+            f"take it. It stays with {owner}. "
+            "Reassign it by hand, or bring a seller back from away or set a default owner "
+            "in the routing settings.",
+            lead.get_absolute_url(),
+        )
+        for recipient in recipients.values()
+        if recipient != lead.owner
+    )
 
 
 def response_clock_sweep(*, now=None, limit: int = 5000) -> dict:

@@ -9,7 +9,7 @@ unique index `*_one_version_in_force` is the backstop).
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Max
 from django.forms.models import model_to_dict
@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from config import roles
 from config.audit import audit_record
-from leads.models import ContentAsset, TouchpointType
+from leads.models import ContentAsset, Segment, TouchpointType
 from sla.models import (
     BehaviourCriterion,
     EngagementGroup,
@@ -197,8 +197,12 @@ def version_discard(*, version, actor) -> None:
 def version_publish(*, version, actor, changelog: str = "", closes_actions=()):
     """Put a draft in force: the version in force becomes superseded, the
     draft published. RevOps admins only. Serialised per kind, so concurrent
-    publishes leave exactly one version in force. After commit, every open
-    lead is re-scored under the new versions (a background job)."""
+    publishes leave exactly one version in force. Refused (VersionError) for
+    a draft that was not cloned from the version in force now (another was
+    published since: publishing it would silently undo that one), and
+    (ValidationError) for a draft the editor would not accept, e.g. one
+    changed in the admin. After commit, every open lead is re-scored under
+    the new versions (a background job)."""
     if not can_publish(actor):
         raise PermissionDenied("Only RevOps admins can publish a version.")
     model = type(version)
@@ -206,6 +210,9 @@ def version_publish(*, version, actor, changelog: str = "", closes_actions=()):
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PUBLISH_LOCKS[model]])
     version = model.objects.select_for_update().get(pk=version.pk)
     require_draft(version)
+    stale = draft_staleness(version)
+    if stale:
+        raise VersionError(stale)
     if changelog:
         version.changelog = changelog
     if not version.changelog.strip():
@@ -244,14 +251,88 @@ def _link_closed_actions(version, actions) -> None:
         action.close_by_version(version)
 
 
-def _check_publishable(version) -> None:
-    if isinstance(version, SlaVersion):
-        version.full_clean()
-        if not version.engagement_rules.exists():
-            raise VersionError("An SLA needs engagement rules before it can be published.")
+def draft_staleness(version) -> str:
+    """Why this draft may not be published as it stands, because another
+    version was published after it was cloned (or started), in words for
+    the page; "" when it is current. A published version never is stale."""
+    if not version.is_draft:
+        return ""
+    current = in_force(type(version))
+    if current is None or current.pk == version.based_on_id:
+        return ""
+    if version.based_on_id is None:
+        origin = "was started from scratch"
     else:
-        if not version.fit_rules.exists():
+        based_on = version.based_on
+        origin = f"was cloned from {based_on.label}"
+    return (
+        f"This draft {origin}; {current.label} has been published since. Publishing it would "
+        f"undo {current.label}'s changes. Clone {current.label} again and make this draft's "
+        "changes there (its diff shows them), or discard this draft."
+    )
+
+
+def _check_publishable(version) -> None:
+    """What the editor refuses, checked again on the whole version: a draft
+    can also be changed in the Django admin, which does not run the editor's
+    whole-version checks. Raises VersionError (nothing to publish) or
+    ValidationError (every problem found, each naming its row)."""
+    from sla import editor
+
+    problems = []
+
+    def check(label, instance):
+        """The row's own validation, each message saying which row and field."""
+        try:
+            instance.full_clean(exclude=["version"] if label else None)
+        except ValidationError as error:
+            for name, messages in error.message_dict.items():
+                where = [label] if label else []
+                if name != NON_FIELD_ERRORS:
+                    where.append(field_label(type(instance), name).lower())
+                prefix = ", ".join(where)
+                problems.extend(f"{prefix}: {m}" if prefix else m for m in messages)
+
+    check("", version)
+    if isinstance(version, SlaVersion):
+        rules = list(version.engagement_rules.select_related("group"))
+        if not rules:
+            raise VersionError("An SLA needs engagement rules before it can be published.")
+        for group in version.groups.all():
+            check(f"Engagement group “{group.name}”", group)
+        for rule in rules:
+            label = f"Engagement rule “{rule}”"
+            check(label, rule)
+            if rule.group.version_id != version.pk:
+                problems.append(f"{label}: its group belongs to {rule.group.version.label}.")
+        for criterion in version.behaviour_criteria.all():
+            check(f"Behavioural criterion “{criterion.label}”", criterion)
+        segments = [version.mql_commitment_enterprise, version.mql_commitment_mid_market,
+                    version.mql_commitment_smb]  # fmt: skip
+        if sum(n or 0 for n in segments) > version.mql_commitment_per_month:
+            problems.append("The segment commitments add up to more than the monthly total.")
+    else:
+        fit_rules = list(version.fit_rules.all())
+        if not fit_rules:
             raise VersionError("An ICP needs fit rules before it can be published.")
+        for rule in fit_rules:
+            label = f"Fit rule “{rule.describe()}”"
+            check(label, rule)
+            if rule.attribute == FitRule.Attribute.SEGMENT:
+                unknown = [value for value in rule.values if value.lower() not in Segment.values]
+                if unknown:
+                    problems.append(
+                        f"{label}: not a segment: {', '.join(unknown)}. Use "
+                        f"{', '.join(Segment.values)}."
+                    )
+        try:
+            editor.fit_bands_check(version=version)
+        except ValidationError as error:
+            problems.extend(error.messages)
+        for persona in version.personas.all():
+            check(f"Persona “{persona.name}”", persona)
+    if problems:
+        raise ValidationError([f"Fix this before publishing: {p}" for p in problems])
 
 
 # --- The diff ------------------------------------------------------------------------

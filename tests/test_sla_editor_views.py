@@ -530,6 +530,51 @@ def test_publish_errors_from_the_service_are_shown(client_for, revops, agreement
     assert draft.is_draft
 
 
+def test_a_stale_draft_says_so_and_its_publish_is_refused_in_the_card(
+    client_for, marketer, revops, agreement
+):
+    sla, _, stale, _ = agreement
+    newer = versions.sla_draft_create(actor=marketer, title="Newer")
+    versions.version_publish(version=newer, actor=revops, changelog="Newer first.")
+    expected = f"This draft was cloned from {sla.label}; {newer.label} has been published since."
+    client = client_for(revops)
+
+    page = client.get(stale.get_absolute_url()).text
+    assert expected in page
+    assert reverse("sla:sla_draft_create") in page  # clone the version in force instead
+    assert f'hx-post="{reverse("sla:sla_publish", args=[stale.pk])}"' not in page
+
+    url = reverse("sla:sla_publish", args=[stale.pk])
+    card = client.post(url, {"changelog": "Mine."}, **HTMX)
+    assert card.status_code == 200 and b"<html" not in card.content
+    assert b'id="publish-card"' in card.content and expected in card.text
+    plain = client.post(url, {"changelog": "Mine."})
+    assert plain.status_code == 200 and expected in plain.text
+    stale.refresh_from_db()
+    assert stale.is_draft and versions.sla_in_force() == newer
+
+    # Those who cannot publish read it at the top of the page, and the diff
+    # (against v1, the draft's origin) says so too.
+    client = client_for(marketer)
+    assert expected in client.get(stale.get_absolute_url()).text
+    assert expected in client.get(reverse("sla:sla_diff", args=[stale.pk])).text
+
+
+def test_an_icp_draft_with_overlapping_bands_edited_outside_the_editor_is_refused(
+    client_for, revops, agreement
+):
+    icp_draft = agreement[3]
+    FitRule.objects.create(version=icp_draft, attribute="employees", min_value=500,
+                           max_value=2000, points=3)  # fmt: skip  # overlaps 1000+
+    response = client_for(revops).post(
+        reverse("sla:icp_publish", args=[icp_draft.pk]), {"changelog": "Bands."}, **HTMX
+    )
+    assert response.status_code == 200
+    assert "Employees between 500–2,000 and 1,000–any overlap" in response.text
+    icp_draft.refresh_from_db()
+    assert icp_draft.is_draft
+
+
 # --- Diff and impact pages ---------------------------------------------------------------------
 
 

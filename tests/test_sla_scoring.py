@@ -12,7 +12,14 @@ from django.utils import timezone
 from leads import services as lead_services
 from leads.models import Lead, LeadStage, TeamMembership
 from sla import routing, scoring
-from sla.models import Breach, RoutingRule, RoutingSettings, ScoreEvaluation
+from sla.models import (
+    Breach,
+    Notification,
+    RoutingRule,
+    RoutingSettings,
+    ScoreEvaluation,
+    SlaVersion,
+)
 from sla.services import response_clock_sweep
 from tests.factories import make_account, make_asset, make_lead, make_team, make_touchpoint
 from tests.sla_factories import make_icp, make_sla
@@ -229,6 +236,57 @@ def test_breach_is_reassigned_after_the_escalation_delay(db, make_user):
     lead.refresh_from_db()
     assert lead.owner == second and lead.response_breached_at is None
     assert response_clock_sweep(now=NOW + timedelta(hours=4))["escalated"] == 0
+
+
+def test_an_escalation_that_finds_nobody_tells_the_manager_and_revops_once(db, make_user):
+    """Everyone else is away and there is no default owner: the lead stays
+    with its owner, and the people who can act hear of it, once."""
+    make_sla(reassign_after_hours=Decimal(2))
+    first, away = make_user("first", "Sales rep"), make_user("away", "Sales rep")
+    boss, admin = make_user("boss", "Sales manager"), make_user("admin", "RevOps admin")
+    team = make_team(manager=boss, members=[first, away])
+    TeamMembership.objects.filter(user=away).update(is_away=True)
+    RoutingRule.objects.create(name="All", team=team)
+    from sla import versions
+    from sla.services import breach_escalate
+
+    lead = make_lead(
+        stage="mql", owner=first, response_due_at=NOW - timedelta(minutes=1),
+        sla_version=versions.sla_in_force(),
+    )  # fmt: skip
+    response_clock_sweep(now=NOW)
+    assert response_clock_sweep(now=NOW + timedelta(hours=3))["escalated"] == 1
+    lead.refresh_from_db()
+    assert lead.owner == first
+    breach = Breach.objects.get(lead=lead)
+    assert breach.reassigned_at is not None and breach.reassigned_to is None
+    for user in (boss, admin):
+        (told,) = user.notifications.filter(title__startswith="Nobody to reassign")
+        assert "It stays with" in told.body and "2 more business hours" in told.body
+        assert told.url == lead.get_absolute_url()
+    assert not first.notifications.filter(title__startswith="Nobody to reassign").exists()
+    # Later sweeps, and the escalation run again, tell nobody again.
+    assert response_clock_sweep(now=NOW + timedelta(hours=10))["escalated"] == 0
+    assert breach_escalate(breach_id=breach.pk, now=NOW + timedelta(hours=11)) is False
+    assert Notification.objects.filter(title__startswith="Nobody to reassign").count() == 2
+
+
+def test_an_escalation_for_a_lead_without_a_manager_tells_revops(db, make_user):
+    make_sla(reassign_after_hours=Decimal(1))
+    loner, admin = make_user("loner", "Sales rep"), make_user("admin", "RevOps admin")
+    lead = make_lead(
+        stage="mql", owner=loner, response_due_at=NOW - timedelta(minutes=1),
+        sla_version=SlaVersion.objects.get(),
+    )  # fmt: skip
+    response_clock_sweep(now=NOW)
+    assert response_clock_sweep(now=NOW + timedelta(hours=2))["escalated"] == 1
+    assert list(
+        Notification.objects.filter(title__startswith="Nobody to reassign").values_list(
+            "recipient__username", flat=True
+        )
+    ) == [admin.username]
+    lead.refresh_from_db()
+    assert lead.owner == loner
 
 
 def test_leads_without_any_persona_are_scored(db):

@@ -211,17 +211,107 @@ def test_a_published_version_cannot_be_published_again_or_discarded(db, revops):
     assert SlaVersion.objects.filter(pk=sla.pk, status=VersionStatus.PUBLISHED).exists()
 
 
+def test_a_draft_cloned_from_a_version_no_longer_in_force_is_not_published(db, marketer, revops):
+    """Two drafts of v1; v3 is published first. Publishing v2 would put v1's
+    text back with v2's edits, undoing v3: refused, with what to do."""
+    v1 = make_sla(mql_threshold=50)
+    make_icp()
+    old = versions.sla_draft_create(actor=marketer)
+    versions.version_update(version=old, actor=marketer, data={"mql_threshold": 45})
+    newer = versions.sla_draft_create(actor=marketer)
+    versions.version_update(version=newer, actor=marketer, data={"response_hours_standard": 8})
+    assert versions.draft_staleness(old) == ""
+    versions.version_publish(version=newer, actor=revops, changelog="Answer within 8 hours.")
+
+    message = versions.draft_staleness(old)
+    assert message.startswith(f"This draft was cloned from {v1.label}; {newer.label} has been "
+                              "published since.")  # fmt: skip
+    assert f"Clone {newer.label} again" in message
+    with pytest.raises(versions.VersionError) as refused:
+        versions.version_publish(version=old, actor=revops, changelog="Lower the bar.")
+    assert str(refused.value) == message
+    old.refresh_from_db()
+    assert old.is_draft and old.mql_threshold == 45 and not old.changelog
+    assert versions.sla_in_force() == newer
+    newer.refresh_from_db()
+    assert versions.draft_staleness(newer) == ""  # published: nothing to say
+    # A draft cloned again from the version in force publishes.
+    again = versions.sla_draft_create(actor=marketer)
+    versions.version_publish(version=again, actor=revops, changelog="Lower the bar.")
+    assert versions.sla_in_force() == again
+
+
+def test_an_icp_draft_started_before_another_was_published_is_not_published(db, revops):
+    scratch = versions.icp_draft_create(actor=revops)  # nothing in force yet
+    FitRule.objects.create(version=scratch, attribute="industry", values=["software"], points=5)
+    first = make_icp()  # in force meanwhile
+    assert "was started from scratch; " + first.label in versions.draft_staleness(scratch)
+    with pytest.raises(versions.VersionError, match="has been published since"):
+        versions.version_publish(version=scratch, actor=revops, changelog="Mine.")
+    assert versions.icp_in_force() == first
+
+
+def overlapping_bands(version):
+    """What the admin's inlines allow: each row valid, the two overlapping."""
+    FitRule.objects.create(version=version, attribute="employees", min_value=100,
+                           max_value=1000, points=5)  # fmt: skip
+    FitRule.objects.create(version=version, attribute="employees", min_value=500, points=8)
+
+
+def test_an_icp_draft_with_overlapping_bands_is_not_published(db, marketer, revops):
+    make_sla(), make_icp()
+    draft = versions.icp_draft_create(actor=marketer)
+    FitRule.objects.filter(version=draft, attribute="employees").delete()
+    overlapping_bands(draft)
+    with pytest.raises(ValidationError) as refused:
+        versions.version_publish(version=draft, actor=revops, changelog="Bands.")
+    (message,) = refused.value.messages
+    assert message.startswith("Fix this before publishing: Employees between 100–1,000 and 500–any")
+    draft.refresh_from_db()
+    assert draft.is_draft
+    FitRule.objects.filter(version=draft, min_value=500).update(min_value=1001)
+    versions.version_publish(version=draft, actor=revops, changelog="Bands.")
+    assert versions.icp_in_force() == draft
+
+
+def test_publishing_rechecks_what_the_editor_refuses_in_every_row(db, marketer, revops):
+    make_sla(), make_icp()
+    icp = versions.icp_draft_create(actor=marketer)
+    FitRule.objects.create(version=icp, attribute="industry", values=[], points=5)
+    FitRule.objects.create(version=icp, attribute="segment", values=["Mid-market"], points=5)
+    Persona.objects.filter(version=icp, name="Procurement").update(title_keywords=[])
+    with pytest.raises(ValidationError) as refused:
+        versions.version_publish(version=icp, actor=revops, changelog="Rows.")
+    problems = " | ".join(refused.value.messages)
+    assert "Fit rule “Industry is one of ”, values: List at least one value." in problems
+    assert "not a segment: Mid-market" in problems
+    assert "Persona “Procurement”, title keywords: This field cannot be blank." in problems
+
+    sla = versions.sla_draft_create(actor=marketer)
+    SlaVersion.objects.filter(pk=sla.pk).update(
+        mql_commitment_per_month=100, mql_commitment_enterprise=80, mql_commitment_smb=30
+    )
+    other_group = EngagementGroup.objects.filter(version__status="published").first()
+    EngagementRule.objects.filter(version=sla, touchpoint_type="page_view").update(
+        group=other_group
+    )
+    with pytest.raises(ValidationError) as refused:
+        versions.version_publish(version=sla, actor=revops, changelog="Rows.")
+    problems = " | ".join(refused.value.messages)
+    assert "segment commitments add up to more than the monthly total" in problems
+    assert "Engagement rule “Page view: +2”: its group belongs to v1." in problems
+    assert SlaVersion.objects.get(pk=sla.pk).is_draft
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_admins_publishing_at_once_leave_exactly_one_version_in_force(make_user):
-    """Two drafts, two threads, one barrier: the advisory lock serialises the
-    publishes, so one version ends in force and the other superseded."""
+    """Two drafts cloned from v1, two threads, one barrier: the advisory lock
+    serialises the publishes, so one draft goes in force (v1 superseded) and
+    the other, no longer cloned from the version in force, is refused
+    instead of silently undoing the first."""
     admin = make_user("rosa", roles.REVOPS_ADMIN)
+    v1 = make_sla()
     drafts = [versions.sla_draft_create(actor=admin, title=f"Draft {n}") for n in (1, 2)]
-    for draft in drafts:  # first drafts start empty; publishing needs rules
-        group = EngagementGroup.objects.create(version=draft, name="web", cap=30)
-        EngagementRule.objects.create(
-            version=draft, touchpoint_type="page_view", points=2, group=group
-        )
     barrier = threading.Barrier(2)
     errors = []
 
@@ -239,9 +329,12 @@ def test_two_admins_publishing_at_once_leave_exactly_one_version_in_force(make_u
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    assert not errors
-    statuses = sorted(SlaVersion.objects.values_list("status", flat=True))
-    assert statuses == [VersionStatus.PUBLISHED, VersionStatus.SUPERSEDED]
+    (refusal,) = errors
+    assert isinstance(refusal, versions.VersionError)
+    assert "v1; " in str(refusal) and "has been published since" in str(refusal)
+    statuses = dict(SlaVersion.objects.values_list("pk", "status"))
+    assert statuses.pop(v1.pk) == VersionStatus.SUPERSEDED
+    assert sorted(statuses.values()) == [VersionStatus.DRAFT, VersionStatus.PUBLISHED]
 
 
 # --- The diff -------------------------------------------------------------------------------------

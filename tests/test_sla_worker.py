@@ -39,6 +39,7 @@ def test_an_api_event_qualifies_routes_and_notifies_through_a_worker(
     with celery_process(
         "worker", "--pool=solo", "--without-mingle", "--without-gossip",
         f"--hostname=chain-{uuid.uuid4().hex[:6]}@%h",
+        EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend",
     ) as worker:  # fmt: skip
         posted = timezone.now()
         response = client.post(
@@ -63,10 +64,22 @@ def test_an_api_event_qualifies_routes_and_notifies_through_a_worker(
             lambda: Lead.objects.filter(email="hot@buyer.example", stage=LeadStage.MQL).first(),
             process=worker,
         )
+        # The email goes in a second task, enqueued once routing committed.
+        notification = wait_for(
+            lambda: rep.notifications.filter(
+                title__startswith="New high-intent MQL", emailed_at__isnull=False
+            ).first(),
+            process=worker,
+        )
+    # The worker mails to the console: the message is in its output.
+    output = worker.stdout.read()
     assert lead.owner == rep
     assert lead.is_high_intent and lead.response_due_at is not None
     assert lead.sla_version is not None and lead.icp_version is not None
     assert rep.notifications.filter(title__startswith="New high-intent MQL").count() == 1
+    assert notification.email_wanted
+    assert f"Subject: [Accord] {notification.title}" in output
+    assert f"To: {rep.email}" in output
     assert LeadStageChange.objects.filter(lead=lead, to_stage="mql").count() == 1
 
 
