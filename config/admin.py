@@ -1,30 +1,29 @@
 from django.contrib import admin
 
-from config import roles
 from config.audit import AuditedAdmin
-from config.models import AuditEntry, ServiceHeartbeat
-
-
-class AccordAdminSite(admin.AdminSite):
-    """The configuration back office: RevOps admins (and superusers) only."""
-
-    site_header = "Accord administration"
-    site_title = "Accord admin"
-    index_title = "Configuration back office"
-
-    def has_permission(self, request):
-        user = request.user
-        return bool(
-            user.is_active
-            and user.is_staff
-            and (user.is_superuser or roles.has_role(user, roles.REVOPS_ADMIN))
-        )
+from config.backoffice import SystemTableAdmin
+from config.models import AuditEntry, ServiceHeartbeat, SweepState
 
 
 @admin.register(ServiceHeartbeat)
-class ServiceHeartbeatAdmin(admin.ModelAdmin):
-    list_display = ("name", "seen_at")
-    readonly_fields = ("name", "seen_at")
+class ServiceHeartbeatAdmin(SystemTableAdmin, admin.ModelAdmin):
+    """When beat and a worker last proved alive (written every minute)."""
+
+    list_display = ("name", "seen_at", "is_running")
+    list_filter = ("seen_at",)
+    search_fields = ("name",)
+
+    @admin.display(boolean=True, description="running")
+    def is_running(self, heartbeat):
+        return not heartbeat.is_stale
+
+
+@admin.register(SweepState)
+class SweepStateAdmin(SystemTableAdmin, admin.ModelAdmin):
+    """How far each sweep has looked."""
+
+    list_display = ("name", "upto")
+    list_filter = ("upto",)
     search_fields = ("name",)
 
 
@@ -34,6 +33,9 @@ class AuditEntryAdmin(admin.ModelAdmin):
     list_filter = ("action", "object_type")
     search_fields = ("object_repr", "object_id", "actor__username")
     date_hierarchy = "created_at"
+    list_select_related = ("actor",)
+    raw_id_fields = ("actor",)
+    show_full_result_count = False  # one row per change: no COUNT(*) on every page
 
     def has_add_permission(self, request):
         return False

@@ -22,4 +22,4 @@ class ConfigConfig(AppConfig):
 
 
 class AccordAdminConfig(AdminConfig):
-    default_site = "config.admin.AccordAdminSite"
+    default_site = "config.backoffice.AccordAdminSite"

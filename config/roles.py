@@ -11,8 +11,9 @@ SALES_MANAGER = "Sales manager"
 REVOPS_ADMIN = "RevOps admin"
 ROLES = (MARKETING, SALES_REP, SALES_MANAGER, REVOPS_ADMIN)
 
-# Apps whose every model a RevOps admin manages in the admin.
-ADMIN_APPS = ("leads", "sla", "reporting", "config", "django_celery_beat")
+# Apps whose every model a RevOps admin manages in the admin (axes: login
+# lockouts, which an admin lifts by deleting the attempt).
+ADMIN_APPS = ("leads", "sla", "reporting", "config", "django_celery_beat", "axes")
 ADMIN_AUTH_MODELS = ("user", "group")
 
 

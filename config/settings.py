@@ -249,6 +249,13 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://"
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
 }
+# A request that sends a task must not wait on a broker that is down: refused
+# connections fail at once, and these bound a broker that accepts a connection
+# but never answers (stalled, failing over, behind a dead NAT entry), which
+# would otherwise hold the request forever. The worker's BRPOP waits 1 s, so
+# its replies come well inside the socket timeout.
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {"socket_connect_timeout": 2, "socket_timeout": 2}
 if CELERY_BROKER_URL == "filesystem://":
     BROKER_DIR = STATE_DIR / "broker"
     for sub in ("queue", "processed", "control"):
@@ -271,7 +278,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Fail fast when the broker is down: the request that committed the work
-# answers, and a sweep sends the task later (config/queue.py).
+# answers, and a sweep sends the task later (config/queue.py). One quick retry
+# rides out a dropped pooled connection; the connection timeout also bounds the
+# whole connect-and-retry loop of a publish, so a send gives up within ~2 s.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 1,
     "interval_start": 0,

@@ -1,7 +1,6 @@
 import logging
 import sys
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, HttpResponseServerError, JsonResponse
@@ -10,7 +9,7 @@ from django.template import loader
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
-from config import roles
+from config import roles, selectors
 from config.http import is_fragment
 from config.keyset import keyset_page
 from config.models import AuditEntry
@@ -46,7 +45,7 @@ def audit_log(request):
         "page": page,
         "query": query.urlencode(),
         "types": AuditEntry.objects.order_by().values_list("object_type", flat=True).distinct(),
-        "actors": get_user_model().objects.filter(is_staff=True).order_by("username"),
+        "actors": selectors.audit_actors(),
         "selected": {"type": object_type, "actor": actor, "q": q},
     }
     template = "config/audit_log.html"

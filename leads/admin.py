@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from config.audit import AuditedAdmin
+from config.backoffice import SystemTableAdmin
 from leads import models
 
 
@@ -8,6 +9,7 @@ from leads import models
 class TeamAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("name", "region", "manager")
     list_filter = ("region",)
+    list_select_related = ("manager",)
     search_fields = ("name", "manager__username", "manager__last_name")
     autocomplete_fields = ("manager",)
 
@@ -17,6 +19,7 @@ class TeamMembershipAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("user", "team", "capacity", "is_away")
     list_filter = ("team", "is_away")
     list_editable = ("capacity", "is_away")
+    list_select_related = ("user", "team")
     search_fields = ("user__username", "user__first_name", "user__last_name", "team__name")
     autocomplete_fields = ("user", "team")
 
@@ -33,6 +36,7 @@ class AccountAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("name", "domain", "industry", "segment", "employees", "country", "owner")
     list_filter = ("segment", "industry", "country", "region")
     search_fields = ("name", "domain", "external_id")
+    list_select_related = ("owner",)
     autocomplete_fields = ("parent", "owner")
     readonly_fields = ("name_key", "created_at", "updated_at")
 
@@ -55,6 +59,7 @@ class ContentAssetAdmin(admin.ModelAdmin):
     list_display = ("title", "kind", "funnel_stage", "campaign")
     list_filter = ("kind", "funnel_stage")
     search_fields = ("title", "url")
+    list_select_related = ("campaign",)
     autocomplete_fields = ("campaign",)
 
 
@@ -63,6 +68,7 @@ class LeadAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("email", "first_name", "last_name", "company", "stage", "score", "owner")
     list_filter = ("stage", "segment", "source_channel", "is_high_intent")
     search_fields = ("email", "first_name", "last_name", "company")
+    list_select_related = ("owner",)
     autocomplete_fields = ("account", "owner", "source_campaign")
     readonly_fields = ("stage", "stage_changed_at", "version", "created_at", "updated_at")
     show_full_result_count = False  # no COUNT(*) over 200k leads on every page
@@ -73,6 +79,7 @@ class TouchpointAdmin(admin.ModelAdmin):
     list_display = ("type", "lead", "channel", "campaign", "asset", "occurred_at", "source")
     list_filter = ("type", "channel", "source")
     search_fields = ("lead__email", "external_id")
+    list_select_related = ("lead", "campaign", "asset")
     raw_id_fields = ("lead", "campaign", "asset", "api_key")
     show_full_result_count = False
 
@@ -82,7 +89,10 @@ class ActivityAdmin(admin.ModelAdmin):
     list_display = ("kind", "subject", "lead", "opportunity", "actor", "occurred_at")
     list_filter = ("kind",)
     search_fields = ("subject", "lead__email")
+    list_select_related = ("lead", "opportunity", "actor")
     raw_id_fields = ("lead", "opportunity", "account", "actor")
+    show_full_result_count = False
+    ordering = ("-id",)  # newest first by primary key: no index on the time alone
 
 
 @admin.register(models.Opportunity)
@@ -90,7 +100,9 @@ class OpportunityAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("name", "account", "stage", "amount", "owner", "closed_on")
     list_filter = ("stage", "is_marketing_sourced", "source_channel", "product")
     search_fields = ("name", "account__name", "external_id")
+    list_select_related = ("account", "owner")
     raw_id_fields = ("account", "source_lead", "owner")
+    show_full_result_count = False
     readonly_fields = ("stage", "stage_changed_at", "version", "created_at", "updated_at")
 
 
@@ -123,13 +135,20 @@ class LeadStageChangeAdmin(admin.ModelAdmin):
     list_filter = ("to_stage", "from_stage")
     raw_id_fields = ("lead", "actor")
     search_fields = ("lead__email",)
+    list_select_related = ("lead", "actor", "reason")
+    show_full_result_count = False
+    ordering = ("-id",)  # newest first by primary key: no index on the time alone
 
 
 @admin.register(models.OpportunityStageChange)
 class OpportunityStageChangeAdmin(admin.ModelAdmin):
     list_display = ("opportunity", "from_stage", "to_stage", "actor", "changed_at")
-    list_filter = ("to_stage",)
+    list_filter = ("to_stage", "from_stage")
+    search_fields = ("opportunity__name", "opportunity__account__name", "note")
     raw_id_fields = ("opportunity", "actor")
+    list_select_related = ("opportunity", "actor")
+    show_full_result_count = False
+    ordering = ("-id",)  # newest first by primary key: no index on the time alone
 
 
 @admin.register(models.LeadFeedback)
@@ -138,6 +157,7 @@ class LeadFeedbackAdmin(admin.ModelAdmin):
     list_filter = ("verdict", "reason", "channel")
     raw_id_fields = ("lead", "author", "campaign")
     search_fields = ("lead__email", "note")
+    list_select_related = ("lead", "reason", "author", "competitor")
 
 
 @admin.register(models.ImportJob)
@@ -146,6 +166,17 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_filter = ("kind", "status")
     search_fields = ("original_name", "file_sha256")
     readonly_fields = [f.name for f in models.ImportJob._meta.fields]
+
+
+@admin.register(models.ImportRowError)
+class ImportRowErrorAdmin(SystemTableAdmin, admin.ModelAdmin):
+    """The rows an import could not take (written by the import, read here)."""
+
+    list_display = ("job", "row_number", "errors")
+    list_filter = ("job__kind",)
+    search_fields = ("job__original_name",)
+    list_select_related = ("job",)
+    show_full_result_count = False
 
 
 @admin.register(models.ApiKey)
@@ -184,3 +215,14 @@ class ApiKeyAdmin(AuditedAdmin, admin.ModelAdmin):
         for api_key in keys:
             api_key_revoke(api_key=api_key, actor=request.user)
         self.message_user(request, f"{len(keys)} key(s) revoked.")
+
+
+@admin.register(models.ApiKeyUsage)
+class ApiKeyUsageAdmin(SystemTableAdmin, admin.ModelAdmin):
+    """The rate limiter's per-minute request counts (written by the API)."""
+
+    list_display = ("api_key", "window_start", "requests")
+    list_filter = ("api_key", "window_start")
+    search_fields = ("api_key__name", "api_key__prefix")
+    list_select_related = ("api_key",)
+    show_full_result_count = False

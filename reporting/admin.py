@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.utils import timezone
 
 from config.audit import AuditedAdmin
+from config.backoffice import SystemTableAdmin
 from reporting import models
 
 # --- Win/loss retrospectives -----------------------------------------------------------
@@ -11,6 +12,7 @@ from reporting import models
 class DriverCategoryAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("name", "code", "position", "is_active")
     list_editable = ("position", "is_active")
+    list_filter = ("is_active",)
     prepopulated_fields = {"code": ("name",)}
     search_fields = ("name", "description")
 
@@ -48,6 +50,7 @@ class RetrospectiveAdmin(AuditedAdmin, admin.ModelAdmin):
     list_filter = ("outcome", "loss_type", "pitch_match", "competitor")
     search_fields = ("opportunity__name", "opportunity__account__name", "learnings")
     raw_id_fields = ("opportunity", "campaign", "created_by")
+    list_select_related = ("opportunity", "competitor")
     date_hierarchy = "held_on"
     inlines = [RetrospectiveParticipantInline, DecisionDriverInline, ActionItemInline]
 
@@ -63,7 +66,9 @@ class RetrospectiveAdmin(AuditedAdmin, admin.ModelAdmin):
 class DecisionDriverAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("retrospective", "category", "sentiment")
     list_filter = ("category", "sentiment", "retrospective__outcome")
+    search_fields = ("retrospective__opportunity__name", "note")
     raw_id_fields = ("retrospective",)
+    list_select_related = ("retrospective__opportunity", "category")
 
 
 @admin.register(models.ActionItem)
@@ -71,6 +76,7 @@ class ActionItemAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("title", "target_kind", "owner", "due_on", "status", "closed_at")
     list_filter = ("status", "target_kind")
     search_fields = ("title", "description", "target_note")
+    list_select_related = ("owner",)
     raw_id_fields = (
         "retrospective", "owner", "sla_version", "icp_version", "persona", "campaign",
         "content_asset", "created_by",
@@ -94,11 +100,14 @@ class SharedGoalAdmin(AuditedAdmin, admin.ModelAdmin):
     list_filter = ("metric", "segment", "team")
     search_fields = ("title", "note")
     raw_id_fields = ("created_by",)
+    list_select_related = ("team",)
 
 
 @admin.register(models.QuarterlyReview)
 class QuarterlyReviewAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("quarter_start", "improvement", "improvement_owner", "recorded_at")
+    list_filter = ("quarter_start",)
+    search_fields = ("improvement", "improvement_owner", "notes")
     raw_id_fields = ("recorded_by",)
 
 
@@ -113,27 +122,83 @@ class ReportingSettingsAdmin(AuditedAdmin, admin.ModelAdmin):
 
 
 @admin.register(models.AttributionScheme)
-class AttributionSchemeAdmin(admin.ModelAdmin):
-    """The weights each stored attribution result was computed with (read-only)."""
+class AttributionSchemeAdmin(SystemTableAdmin, admin.ModelAdmin):
+    """The weights each stored attribution result was computed with."""
 
     list_display = ("model", "weights", "created_at")
-    readonly_fields = ("model", "weights", "signature", "created_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    list_filter = ("model",)
+    search_fields = ("signature",)
 
 
 @admin.register(models.RefreshState)
-class RefreshStateAdmin(admin.ModelAdmin):
-    """When the reporting tables were last refreshed and rebuilt (read-only)."""
+class RefreshStateAdmin(SystemTableAdmin, admin.ModelAdmin):
+    """When the reporting tables were last refreshed and rebuilt (one row)."""
 
     list_display = ("refreshed_at", "rebuilt_at", "rebuild_seconds", "changes_applied")
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+# The derived tables (see reporting.models.metrics): written only by
+# reporting.rollups, read here. Attribution credits and funnel rows grow with
+# the leads and deals (millions): no COUNT(*) per page, related rows joined.
+
+
+@admin.register(models.AttributionPath)
+class AttributionPathAdmin(SystemTableAdmin, admin.ModelAdmin):
+    list_display = (
+        "opportunity",
+        "kind",
+        "day",
+        "amount",
+        "segment",
+        "touches",
+        "marketing_touches",
+    )
+    list_filter = ("kind", "segment")
+    search_fields = ("opportunity__name",)
+    list_select_related = ("opportunity",)
+    show_full_result_count = False
+
+
+@admin.register(models.AttributionCredit)
+class AttributionCreditAdmin(SystemTableAdmin, admin.ModelAdmin):
+    list_display = (
+        "opportunity", "kind", "model", "day", "channel", "campaign", "asset", "weight", "credit",
+    )  # fmt: skip
+    list_filter = ("kind", "model", "channel", "segment")
+    search_fields = ("opportunity__name",)
+    list_select_related = ("opportunity", "campaign", "asset")
+    show_full_result_count = False
+
+
+@admin.register(models.LeadFunnel)
+class LeadFunnelAdmin(SystemTableAdmin, admin.ModelAdmin):
+    list_display = (
+        "lead", "segment", "source_channel", "created_at", "reached_mql_at", "reached_sal_at",
+        "reached_opportunity_at", "reached_customer_at",
+    )  # fmt: skip
+    list_filter = ("segment", "source_channel")
+    search_fields = ("lead__email",)
+    list_select_related = ("lead",)
+    show_full_result_count = False
+
+
+@admin.register(models.StageFlowDaily)
+class StageFlowDailyAdmin(SystemTableAdmin, admin.ModelAdmin):
+    list_display = (
+        "day", "from_stage", "to_stage", "segment", "channel", "owner", "changes", "with_reason",
+    )  # fmt: skip
+    list_filter = ("to_stage", "from_stage", "segment", "channel", "sla_version")
+    search_fields = ("owner__username",)
+    list_select_related = ("owner",)
+    ordering = ("-day",)
+    show_full_result_count = False
+
+
+@admin.register(models.PendingChange)
+class PendingChangeAdmin(SystemTableAdmin, admin.ModelAdmin):
+    """Changes the next refresh will take in (a short queue when refreshes run)."""
+
+    list_display = ("id", "source", "lead_id", "opportunity_id", "stage_change_id", "queued_at")
+    list_filter = ("source",)
+    search_fields = ("lead_id__exact", "opportunity_id__exact")
+    show_full_result_count = False

@@ -92,3 +92,66 @@ def test_edits_to_a_drafts_parts_are_audited(revops):
     entries = dict(AuditEntry.objects.values_list("action", "changes").order_by("id")[1:])
     assert entries["persona.edit"]["name"] == ["IT leader", "IT chief"]
     assert entries["fitrule.delete"] == {"version": draft.label}
+
+
+def test_a_lead_added_by_hand_is_audited_with_what_was_entered(client_for, marketer):
+    response = client_for(marketer).post(
+        reverse("leads:lead_create"),
+        {"email": "Ann@Acme.example", "first_name": "Ann", "company": "Acme", "channel": "events"},
+    )
+    assert response.status_code == 302
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.actor, entry.object_type) == ("lead.create", marketer, "leads.lead")
+    assert entry.changes["email"] == [None, "ann@acme.example"]
+    assert entry.changes["first_name"] == [None, "Ann"]
+    assert entry.changes["source_channel"] == [None, "events"]
+    assert "title" not in entry.changes  # left empty
+
+
+def test_leads_from_form_fills_are_not_audited_but_keep_their_stage_history(db):
+    """No person made the change: the lead's "captured" stage row records it."""
+    lead = services.lead_upsert(email="form@fill.example", data={"first_name": "Fay"}).lead
+    assert not AuditEntry.objects.exists()
+    assert lead.stage_changes.get().note == "Lead captured."
+
+
+def test_routing_rules_and_settings_changed_in_the_admin_are_audited(client_for, revops, rep):
+    from leads.models import Team
+    from sla.models import RoutingRule, RoutingSettings
+
+    team = Team.objects.create(name="East", region="East")
+    settings_row = RoutingSettings.objects.create()
+    client = client_for(revops)
+    added = client.post(
+        reverse("admin:sla_routingrule_add"),
+        {"position": 1, "name": "Enterprise east", "team": team.pk, "is_active": "on",
+         "segments": "", "regions": "East", "countries": "", "industries": ""},
+    )  # fmt: skip
+    assert added.status_code == 302, added.content.decode()[:3000]
+    rule = RoutingRule.objects.get()
+    changed = client.post(
+        reverse("admin:sla_routingsettings_change", args=[settings_row.pk]),
+        {"default_owner": rep.pk},
+    )
+    assert changed.status_code == 302, changed.content.decode()[:3000]
+    deleted = client.post(reverse("admin:sla_routingrule_delete", args=[rule.pk]), {"post": "yes"})
+    assert deleted.status_code == 302
+    entries = list(
+        AuditEntry.objects.order_by("id").values_list("action", "object_type", "actor__username")
+    )
+    assert entries == [
+        ("admin.add", "sla.routingrule", "rosa"),
+        ("admin.change", "sla.routingsettings", "rosa"),
+        ("admin.delete", "sla.routingrule", "rosa"),
+    ]
+    assert "Default owner" in str(AuditEntry.objects.get(action="admin.change").changes["admin"])
+
+
+def test_who_filter_lists_everyone_with_entries_staff_or_not(client_for, revops, rep, marketer):
+    lead = make_lead(stage=LeadStage.MQL, owner=rep)
+    services.lead_accept(lead=lead, actor=rep)  # rep is not staff
+    response = client_for(revops).get(reverse("audit_log"))
+    actors = list(response.context["actors"])
+    assert actors == [rep]  # marketer and revops changed nothing
+    body = response.content.decode()
+    assert f'<option value="{rep.pk}"' in body and f'<option value="{marketer.pk}"' not in body

@@ -3,15 +3,30 @@
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connection
-from django.urls import reverse
+from django.test import Client
+from django.urls import path, reverse
+from django.utils import timezone
 
 from config import roles
+from config import urls as config_urls
+from config.models import ServiceHeartbeat
 from tests.conftest import PASSWORD
+
+
+def failing_view(request):
+    raise RuntimeError("A bug in a view.")
+
+
+# This module doubles as the URLconf of the 500 test: the project's URLs, its
+# error handler, and one view that fails.
+urlpatterns = [path("failing/", failing_view), *config_urls.urlpatterns]
+handler500 = config_urls.handler500
 
 
 def run_manage(*args, **env_overrides):
@@ -160,11 +175,62 @@ def test_revops_sees_admin_link_and_service_status(client_for, revops):
     assert "no heartbeat yet" in body
 
 
+def test_a_stalled_beat_is_flagged_to_revops_admins(client_for, revops):
+    seen = timezone.now() - ServiceHeartbeat.STALE_AFTER - timedelta(minutes=1)
+    ServiceHeartbeat.objects.create(name="beat", seen_at=seen)
+    body = client_for(revops).get(reverse("home")).content.decode()
+    services = body.split('id="background-services"', 1)[1].split("</section>", 1)[0]
+    assert "Beat: last seen" in services and "minutes ago" in services
+    assert '<span class="badge badge-bad">stalled</span>' in services
+    assert "running" not in services
+
+
+def test_a_fresh_beat_shows_as_running(client_for, revops):
+    ServiceHeartbeat.objects.create(name="beat", seen_at=timezone.now())
+    body = client_for(revops).get(reverse("home")).content.decode()
+    services = body.split('id="background-services"', 1)[1].split("</section>", 1)[0]
+    assert '<span class="badge badge-ok">running</span>' in services
+    assert "stalled" not in services
+
+
+@pytest.mark.parametrize("fixture_name", ["marketer", "rep", "manager"])
+def test_service_status_is_for_revops_admins_only(request, db, client_for, fixture_name):
+    """Other roles cannot act on a stalled beat, so they are not shown it."""
+    stale = timezone.now() - ServiceHeartbeat.STALE_AFTER - timedelta(minutes=1)
+    ServiceHeartbeat.objects.create(name="beat", seen_at=stale)
+    body = client_for(request.getfixturevalue(fixture_name)).get(reverse("home")).content.decode()
+    assert 'id="background-services"' not in body and "stalled" not in body
+
+
 def test_not_found_page_uses_layout(client_for, rep):
     response = client_for(rep).get("/no-such-page/")
     assert response.status_code == 404
     assert b"Page not found" in response.content
     assert b'aria-label="Main"' in response.content
+
+
+def test_forbidden_page_uses_layout_and_says_why(client_for, marketer):
+    response = client_for(marketer).get(reverse("audit_log"))
+    assert response.status_code == 403
+    assert [t.name for t in response.templates][:2] == ["403.html", "base.html"]
+    body = response.content.decode()
+    assert "Not allowed" in body and "The audit log is for RevOps admins." in body
+    assert 'aria-label="Main"' in body  # the layout, with the user's navigation
+
+
+@pytest.mark.urls(__name__)
+def test_server_error_page_renders_without_a_request_context(rep, settings):
+    """The 500 handler renders 500.html from nothing (the failing request's
+    context may be what broke): no navigation, but the page and its styles."""
+    settings.DEBUG = False
+    client = Client(raise_request_exception=False)
+    client.force_login(rep)
+    response = client.get("/failing/")
+    assert response.status_code == 500
+    assert [t.name for t in response.templates] == ["500.html", "base.html"]
+    body = response.content.decode()
+    assert "Server error" in body and "accord/accord.css" in body
+    assert 'aria-label="Main"' not in body and "A bug in a view." not in body
 
 
 def test_repeated_wrong_passwords_lock_the_login_with_a_clear_message(client, rep, settings):

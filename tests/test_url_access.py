@@ -1,10 +1,13 @@
 """Every URL, for every role and for anonymous users: who may read it, who may
 change through it, and that nobody changes someone else's records through a
-URL meant for another role (IDOR). Fragments are checked like pages (an htmx
-request is just another GET or POST).
+URL meant for another role (IDOR). Fragments are checked like pages: each
+request is sent once plainly and once as htmx (`HX-Request`), which many views
+answer with a fragment of the page.
 
-A URL pattern without an entry in ACCESS fails `test_every_url_is_covered`:
-adding a page means saying who may use it.
+A URL pattern without an entry in ACCESS fails `test_every_url_is_covered`, and
+a method a view takes (GET, POST) without an entry fails
+`test_every_method_a_view_takes_is_covered`: adding a page or a form means
+saying who may use it.
 """
 
 from dataclasses import dataclass, field
@@ -17,7 +20,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from config import roles
-from leads.models import LeadStage
+from config.models import AuditEntry
+from leads.models import Lead, LeadStage, Opportunity
 from reporting.models import SharedGoal
 from sla.models import Notification
 from tests.factories import make_account, make_lead, make_opportunity, make_team
@@ -43,28 +47,40 @@ class Access:
     anonymous: int = 302  # what an anonymous request gets (302: to the login page)
     kwargs: object = None  # world -> URL kwargs
     denied_status: int = 403
-    data: dict = field(default_factory=dict)
+    data: object = field(default_factory=dict)  # the POST data, or world -> POST data
+    # What a denied role's htmx request gets, when it differs: an htmx 2 page
+    # swaps only 2xx answers, so some refusals are a 200 fragment saying so.
+    htmx_denied: tuple[int, str] | None = None
 
 
 def read(kwargs=None, allowed=ALL):
     return Access("GET", allowed, kwargs=kwargs)
 
 
-def write(allowed, kwargs=None, data=None):
-    return Access("POST", allowed, kwargs=kwargs, data=data or {})
+def write(allowed, kwargs=None, data=None, **options):
+    return Access("POST", allowed, kwargs=kwargs, data=data or {}, **options)
 
 
 def pk(name):
     return lambda w: {"pk": w[name].pk}
 
 
+def accesses(name) -> tuple[Access, ...]:
+    entry = ACCESS[name]
+    return entry if isinstance(entry, tuple) else (entry,)
+
+
 LEAD = pk("lead")  # owned by otto, a rep in nobody's team: an IDOR target
 ACCESS = {
     "home": read(),
-    "favicon": Access("GET", ALL, anonymous=301),
-    "login": Access("GET", ALL, anonymous=200),
+    "favicon": (Access("GET", ALL, anonymous=301), Access("POST", ALL, anonymous=301)),
+    # Signed-in users are sent on from the login page (302), whatever the method.
+    "login": (
+        Access("GET", ALL, anonymous=200),
+        Access("POST", ALL, anonymous=200, data={"username": "nobody", "password": "wrong"}),
+    ),
     "logout": Access("POST", ALL, anonymous=302),
-    "password_change": read(),
+    "password_change": (read(), write(ALL)),
     "password_change_done": read(),
     "audit_log": read(allowed=ADMINS),
     # Notifications are each user's own: someone else's is not found.
@@ -97,7 +113,8 @@ ACCESS = {
     # Win/loss: everyone with a role writes retrospectives.
     "winloss:list": read(),
     "winloss:due": read(),
-    "winloss:create": read(),
+    # A closed deal (otto's, in no one's team) picked for a new retrospective.
+    "winloss:create": (read(), write(ALL, data=lambda w: {"opportunity": w["unreviewed"].pk})),
     "winloss:insights": read(),
     "winloss:actions": read(),
     "winloss:detail": read(pk("retro")),
@@ -117,9 +134,12 @@ ACCESS = {
     # Leads: a lead owned by another rep (otto, in no team of the manager's).
     "leads:lead_list": read(),
     "leads:lead_export": read(),
-    "leads:lead_create": read(),
+    "leads:lead_create": (read(), write(ALL, data={"email": "new@lead.example"})),
     "leads:lead_detail": read(LEAD),
-    "leads:lead_edit": write({"marketing", "revops"}, LEAD),
+    "leads:lead_edit": (
+        read(LEAD, allowed={"marketing", "revops"}),
+        write({"marketing", "revops"}, LEAD),
+    ),
     "leads:lead_accept": write(ADMINS, LEAD),
     "leads:lead_reject": write(ADMINS, LEAD),
     "leads:lead_qualify": write(ADMINS, LEAD),
@@ -133,7 +153,7 @@ ACCESS = {
     "leads:account_list": read(),
     "leads:account_detail": read(pk("account")),
     "leads:opportunity_detail": read(pk("opportunity")),
-    "leads:import_list": read(),
+    "leads:import_list": (read(), write(IMPORTERS)),
     "leads:import_detail": read(pk("import_job")),
     "leads:import_map": write(IMPORTERS, pk("import_job")),
     "leads:import_start": write(IMPORTERS, pk("import_job")),
@@ -142,19 +162,34 @@ ACCESS = {
     # Boards: moves follow the lead and deal services.
     "boards:handoff": read(),
     "boards:deals": read(),
-    "boards:lead_move": write(ADMINS, LEAD, {"to": "sal"}),
-    "boards:deal_move": write(ADMINS, pk("opportunity"), {"to": "negotiation"}),
+    # Without JavaScript, GET is the move form; htmx refusals are a message in the board.
+    "boards:lead_move": (
+        read(LEAD, allowed=ADMINS),
+        write(ADMINS, LEAD, {"to_stage": "sal"}, htmx_denied=(200, "You cannot move this lead")),
+    ),
+    "boards:deal_move": (
+        read(pk("opportunity"), allowed=ADMINS),
+        write(
+            ADMINS,
+            pk("opportunity"),
+            {"to_stage": "negotiation"},
+            htmx_denied=(200, "You cannot move this deal"),
+        ),
+    ),
     # Reporting: everyone reads; managers, marketing and RevOps admins keep the goals.
     "reporting:dashboard": read(),
     "reporting:attribution": read(),
     "reporting:scorecard": read(),
     "reporting:goal_list": read(),
     "reporting:goal_detail": read(pk("goal")),
-    "reporting:goal_create": read(allowed=DRAFTERS),
-    "reporting:goal_edit": write(DRAFTERS, pk("goal")),
+    "reporting:goal_create": (read(allowed=DRAFTERS), write(DRAFTERS, data={"title": "More"})),
+    "reporting:goal_edit": (read(pk("goal"), allowed=DRAFTERS), write(DRAFTERS, pk("goal"))),
     "reporting:goal_delete": write(DRAFTERS, pk("goal")),
     "reporting:qbr_current": read(),
-    "reporting:qbr": read(lambda w: {"year": 2026, "quarter": 3}),
+    "reporting:qbr": (
+        read(lambda w: {"year": 2026, "quarter": 3}),
+        write(DRAFTERS, lambda w: {"year": 2026, "quarter": 3}, {"improvement": "Call sooner"}),
+    ),
     "reporting:rows": read(lambda w: {"figure": "new_pipeline"}),
     "reporting:rows_export": read(lambda w: {"figure": "new_pipeline"}),
     "reporting:export": read(lambda w: {"page": "dashboard"}),
@@ -194,6 +229,9 @@ def test_every_url_is_covered():
     assert not missing, f"URL patterns with no authorization coverage: {missing}"
     stale = [name for name in ACCESS if name not in url_names()]
     assert not stale, f"Coverage for URLs that no longer exist: {stale}"
+    for name in ACCESS:
+        methods = [access.method for access in accesses(name)]
+        assert len(methods) == len(set(methods)), f"{name}: one entry per method"
 
 
 @pytest.fixture
@@ -209,6 +247,7 @@ def world(db, make_user, taxonomy):
     lead = make_lead(stage=LeadStage.MQL, owner=otto, account=account, company="Acme")
     opportunity = make_opportunity(owner=otto, stage="proposal", account=account)
     closed = make_opportunity(owner=otto, stage="lost", account=account, amount=Decimal(90000))
+    unreviewed = make_opportunity(owner=otto, stage="won", account=account, amount=Decimal(5000))
     retro = make_retrospective(
         opportunity=closed,
         participants=[(users["marketing"], "marketing"), (users["rep"], "sales")],
@@ -228,6 +267,7 @@ def world(db, make_user, taxonomy):
         "account": account,
         "opportunity": opportunity,
         "retro": retro,
+        "unreviewed": unreviewed,
         "action": action,
         "sla": sla,
         "icp": icp,
@@ -247,34 +287,89 @@ def world(db, make_user, taxonomy):
     }
 
 
-def call(client, name, access, world):
+def call(client, name, access, world, *, htmx=False, method=None):
     url = reverse(name, kwargs=access.kwargs(world) if access.kwargs else None)
-    if access.method == "POST":
-        return client.post(url, access.data)
-    return client.get(url)
+    headers = {"HX-Request": "true"} if htmx else {}
+    method = method or access.method
+    if method == "POST":
+        data = access.data(world) if callable(access.data) else access.data
+        return client.post(url, data, headers=headers)
+    if method == "GET":
+        return client.get(url, headers=headers)
+    return client.generic(method, url, headers=headers)
 
 
-@pytest.mark.parametrize("name", sorted(ACCESS))
-def test_url_access(world, name):
-    """The URL for anonymous users and each role in turn; each role's request
-    runs in a savepoint rolled back afterwards, so every role meets the same
-    records."""
+def test_every_method_a_view_takes_is_covered(world):
+    """A view answers a method it does not take with 405 and the methods it
+    does take (Allow); each GET and POST among them needs an entry. (Django's
+    form views also take PUT as a POST; nothing in Accord sends it.)"""
     from django.db import transaction
 
-    access = ACCESS[name]
-    client = Client(raise_request_exception=False)
-    response = call(client, name, access, world)
-    assert response.status_code == access.anonymous, (name, "anonymous", response.status_code)
-    if access.anonymous == 302:
-        assert "/login/" in response["Location"]
-    for role in ROLE_USERS:
+    uncovered = []
+    for name in sorted(ACCESS):
+        access = accesses(name)[0]
+        response = None
+        for user in (None, world["revops"]):  # anonymous first: the login page redirects users
+            client = Client(raise_request_exception=False)
+            if user is not None:
+                client.force_login(user)
+            with transaction.atomic():
+                response = call(client, name, access, world, method="PROPFIND")
+                transaction.set_rollback(True)
+            if response.status_code == 405:
+                break
+        assert response.status_code == 405, (name, "says which methods it takes", response)
+        taken = {method.strip() for method in response["Allow"].split(",")}
+        covered = {access.method for access in accesses(name)}
+        uncovered += [f"{name} {method}" for method in sorted(taken & {"GET", "POST"} - covered)]
+    assert not uncovered, f"methods views take with no authorization coverage: {uncovered}"
+
+
+def records_written(world) -> tuple:
+    """What a refused request must leave as it was: the audit log, and the
+    lead and deal other roles' URLs are aimed at."""
+    return (
+        AuditEntry.objects.count(),
+        Lead.objects.filter(pk=world["lead"].pk).values().get(),
+        Opportunity.objects.filter(pk=world["opportunity"].pk).values().get(),
+    )
+
+
+CASES = [(name, access.method) for name in sorted(ACCESS) for access in accesses(name)]
+
+
+@pytest.mark.parametrize("name, method", CASES, ids=[f"{n}-{m}" for n, m in CASES])
+def test_url_access(world, name, method):
+    """The URL for anonymous users and each role in turn, plainly and as htmx;
+    each role's request runs in a savepoint rolled back afterwards, so every
+    role meets the same records. A refused request changes nothing."""
+    from django.db import transaction
+
+    access = next(a for a in accesses(name) if a.method == method)
+    for htmx in (False, True):
         client = Client(raise_request_exception=False)
-        client.force_login(world[role])
-        with transaction.atomic():
-            response = call(client, name, access, world)
-            transaction.set_rollback(True)
-        if role in access.allowed:
-            assert response.status_code not in (401, 403, 404), (name, role, response.status_code)
-            assert response.status_code < 500, (name, role, response.status_code)
-        else:
-            assert response.status_code == access.denied_status, (name, role, response.status_code)
+        response = call(client, name, access, world, htmx=htmx)
+        label = (name, method, "htmx" if htmx else "plain")
+        assert response.status_code == access.anonymous, (*label, "anonymous", response.status_code)
+        if access.anonymous == 302:
+            assert "/login/" in response["Location"]
+        for role in ROLE_USERS:
+            client = Client(raise_request_exception=False)
+            client.force_login(world[role])
+            with transaction.atomic():
+                before = records_written(world)
+                response = call(client, name, access, world, htmx=htmx)
+                after = records_written(world)
+                transaction.set_rollback(True)
+            status = response.status_code
+            if role in access.allowed:
+                assert status not in (401, 403, 404), (*label, role, status)
+                assert status < 500, (*label, role, status)
+                continue
+            if htmx and access.htmx_denied:
+                expected_status, message = access.htmx_denied
+                assert status == expected_status, (*label, role, status)
+                assert message in response.content.decode(), (*label, role)
+            else:
+                assert status == access.denied_status, (*label, role, status)
+            assert after == before, (*label, role, "a refused request changed records")
