@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from config import roles
 from leads.models import (
+    Account,
     Activity,
     Campaign,
     Channel,
@@ -20,6 +21,7 @@ from leads.models import (
 )
 from leads.permissions import managed_user_ids
 from leads.selectors import LEAD_SORTS, SlaStatus
+from sla.models import SlaVersion, VersionStatus
 
 
 def sellers():
@@ -73,6 +75,11 @@ class SellerChoiceField(forms.ModelChoiceField):
         return user.get_full_name() or user.username
 
 
+class SlaVersionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, version):
+        return f"{version.label} — {version.title}"
+
+
 class LeadFilterForm(forms.Form):
     """The lead list's search, filters and sort (GET; kept in the URL)."""
 
@@ -97,12 +104,29 @@ class LeadFilterForm(forms.Form):
         required=False, queryset=Campaign.objects.order_by("name"), empty_label="Any campaign"
     )
     score_min = forms.IntegerField(required=False, min_value=0, max_value=100, label="Score from")
-    score_max = forms.IntegerField(required=False, min_value=0, max_value=100, label="to")
+    score_max = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=100,
+        label="Score up to",
+        widget=forms.NumberInput(attrs={"aria-label": "Score up to"}),
+    )
     sla = forms.ChoiceField(
         required=False, label="SLA status", choices=[("", "Any"), *SlaStatus.CHOICES]
     )
     segment = forms.MultipleChoiceField(
         required=False, choices=Segment.choices, widget=forms.SelectMultiple(attrs={"size": 3})
+    )
+    sla_version = SlaVersionChoiceField(
+        required=False,
+        label="Qualified under",
+        queryset=SlaVersion.objects.exclude(status=VersionStatus.DRAFT).order_by("-number"),
+        empty_label="Any SLA version",
+    )
+    # Set by links such as an account's "all people"; the list shows it as a
+    # removable filter rather than a picker of every account.
+    account = forms.ModelChoiceField(
+        required=False, queryset=Account.objects.all(), widget=forms.HiddenInput
     )
     sort = forms.ChoiceField(
         required=False, choices=[(k, v[0]) for k, v in LEAD_SORTS.items()], initial="newest"
@@ -134,6 +158,8 @@ class LeadFilterForm(forms.Form):
             "score_max": data.get("score_max"),
             "sla_status": data.get("sla") or "",
             "segments": data.get("segment") or (),
+            "sla_version": data.get("sla_version"),
+            "account": data.get("account"),
         }
 
     @property
@@ -301,9 +327,17 @@ class LeadEditForm(LeadForm):
 
 
 class FeedbackReportForm(forms.Form):
-    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="From")
-    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="To")
+    """The feedback view's period and grouping (GET). A parameter left out
+    takes its initial value, so a link such as ?group_by=campaign works."""
+
+    start = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From"
+    )
+    end = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To"
+    )
     group_by = forms.ChoiceField(
+        required=False,
         label="Group by",
         choices=[
             ("reason", "Reason"),
@@ -315,6 +349,9 @@ class FeedbackReportForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        for name, field in self.fields.items():
+            if not data.get(name) and name not in self.errors:
+                data[name] = self.get_initial_for_field(field, name)
         if data.get("start") and data.get("end") and data["start"] > data["end"]:
             self.add_error("end", "The end date must be on or after the start date.")
         return data

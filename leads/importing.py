@@ -55,6 +55,7 @@ from django.utils import timezone
 from leads import signals
 from leads.csv_safety import csv_safe_cell
 from leads.models import (
+    PUBLIC_MAIL_DOMAINS,
     Account,
     Campaign,
     Channel,
@@ -69,8 +70,8 @@ from leads.models import (
     Segment,
     Touchpoint,
     TouchpointType,
-    company_domain_for,
     company_name_key,
+    lead_company_domain,
     normalise_domain,
 )
 from leads.services import LEAD_DATA_FIELDS
@@ -935,6 +936,13 @@ class _RowParser:
             value = normalise_domain(raw)
             if not _DOMAIN.match(value):
                 raise _Invalid(f"“{raw}” is not a web domain such as acme.com.")
+            # A lead's company domain at a public provider only means "unknown"
+            # (the lead importer drops it); an account's domain cannot be one.
+            if value in PUBLIC_MAIL_DOMAINS and f.name != "company_domain":
+                raise _Invalid(
+                    f"“{raw}” is a public mail domain, shared by people at every company; "
+                    "an account cannot have it. Leave it empty or give the company's own domain."
+                )
             return value
         if kind == "int":
             return _parse_int(raw)
@@ -1266,6 +1274,11 @@ class _LeadImporter(_Importer):
                 data["first_name"], data["last_name"] = first[:100], last.strip()[:100]
             if "employees" in data:
                 data["segment"] = Segment.for_employees(data["employees"])
+            if "company_domain" in data:
+                # As stored; a public mail domain is no domain, and blanks never erase.
+                domain = lead_company_domain(company_domain=data.pop("company_domain"), email="")
+                if domain:
+                    data["company_domain"] = domain
             campaign_id = None
             if values.get("source_campaign"):
                 campaign_id = self.campaigns.get(values["source_campaign"].lower())
@@ -1325,8 +1338,9 @@ class _LeadImporter(_Importer):
     @staticmethod
     def _domain(values, lead) -> str:
         """The domain that matches the lead's account (never a public mail one)."""
-        domain = values.get("company_domain") or (lead.company_domain if lead else "")
-        return normalise_domain(domain) or company_domain_for(values["email"])
+        given = lead_company_domain(company_domain=values.get("company_domain", ""), email="")
+        known = lead.company_domain if lead else ""
+        return lead_company_domain(company_domain=given or known, email=values["email"])
 
 
 class _UserDirectory:

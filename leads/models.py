@@ -12,6 +12,7 @@ import re
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import OpClass
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
@@ -50,6 +51,32 @@ def normalise_domain(value: str) -> str:
     value = (value or "").strip().lower()
     value = re.sub(r"^[a-z]+://", "", value).split("/", 1)[0].split(":", 1)[0]
     return value.removeprefix("www.")
+
+
+def is_public_mail_domain(value: str) -> bool:
+    return normalise_domain(value) in PUBLIC_MAIL_DOMAINS
+
+
+def lead_company_domain(*, company_domain: str, email: str) -> str:
+    """The domain a lead's company is known by: the one given (normalised), else
+    its email's. A public mail domain counts as none, even when given
+    explicitly ("gmail.com" says nothing about where someone works); '' when
+    there is none."""
+    domain = normalise_domain(company_domain)
+    if domain in PUBLIC_MAIL_DOMAINS:
+        domain = ""
+    return domain or company_domain_for(email)
+
+
+def validate_account_domain(value: str) -> None:
+    """An account's domain names one company: public mail domains are refused."""
+    if is_public_mail_domain(value):
+        raise ValidationError(
+            "%(domain)s is a public mail domain: it is shared by people at every company, "
+            "so no account can have it. Leave the domain empty or give the company's own.",
+            code="public_mail_domain",
+            params={"domain": normalise_domain(value)},
+        )
 
 
 def company_name_key(name: str) -> str:
@@ -152,7 +179,10 @@ class Account(models.Model):
     name = models.CharField(max_length=200)
     name_key = models.CharField(max_length=200, editable=False, db_index=True)
     domain = models.CharField(
-        max_length=254, blank=True, help_text="The company's web domain, e.g. acme.com."
+        max_length=254,
+        blank=True,
+        validators=[validate_account_domain],
+        help_text="The company's web domain, e.g. acme.com (not a public mail domain).",
     )
     industry = models.CharField(max_length=100, blank=True)
     employees = models.PositiveIntegerField(null=True, blank=True)
@@ -188,6 +218,14 @@ class Account(models.Model):
                 "external_id",
                 name="account_external_id_unique",
                 condition=~models.Q(external_id=""),
+            ),
+            # Leads match accounts by domain: an account at gmail.com would
+            # collect every gmail user. Changing PUBLIC_MAIL_DOMAINS needs a
+            # migration (makemigrations --check in CI says so).
+            models.CheckConstraint(
+                condition=~models.Q(domain__in=sorted(PUBLIC_MAIL_DOMAINS)),
+                name="account_domain_not_public_mail",
+                violation_error_message="A public mail domain cannot be an account's domain.",
             ),
         ]
         indexes = [
@@ -406,6 +444,9 @@ class Lead(models.Model):
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="lead_created_keyset_idx"),
             models.Index(fields=["-score", "-id"], name="lead_score_keyset_idx"),
+            # The "stage changed recently" sort over all stages (lead_board_idx
+            # serves it only within the board's stages).
+            models.Index(fields=["-stage_changed_at", "-id"], name="lead_changed_keyset_idx"),
             models.Index(fields=["last_name", "first_name", "id"], name="lead_name_keyset_idx"),
             models.Index(fields=["owner", "stage"], name="lead_owner_stage_idx"),
             models.Index(fields=["source_channel", "-created_at"], name="lead_channel_idx"),
@@ -471,9 +512,9 @@ class Lead(models.Model):
     def clean_fields_for_save(self):
         """Normalisations every write path shares (form, API, import)."""
         self.email = self.email.strip().lower()
-        if not self.company_domain:
-            self.company_domain = company_domain_for(self.email)
-        self.company_domain = normalise_domain(self.company_domain)
+        self.company_domain = lead_company_domain(
+            company_domain=self.company_domain, email=self.email
+        )
         if not self.segment and self.employees is not None:
             self.segment = Segment.for_employees(self.employees)
 

@@ -2,11 +2,12 @@
 
 import heapq
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from config.keyset import KeysetPage, count_capped, keyset_page
 from leads.models import (
@@ -120,6 +121,7 @@ def leads_filtered(
     sla_status: str = "",
     segments=(),
     account=None,
+    sla_version=None,
 ) -> QuerySet:
     leads = Lead.objects.all()
     if q:
@@ -147,6 +149,8 @@ def leads_filtered(
         leads = leads.filter(segment__in=segments)
     if account is not None:
         leads = leads.filter(account=account)
+    if sla_version is not None:
+        leads = leads.filter(sla_version=sla_version)
     return leads
 
 
@@ -154,9 +158,10 @@ def lead_list_page(
     leads: QuerySet, *, sort: str, after: str = "", before: str = "", size: int = LEAD_PAGE_SIZE
 ) -> KeysetPage:
     """One page of leads for the list: 1 query for the rows (with owner,
-    account and campaign), whatever the page."""
+    account, campaign and the SLA version they qualified under), whatever the
+    page."""
     _, keys, descending = LEAD_SORTS.get(sort, LEAD_SORTS["newest"])
-    rows = leads.select_related("owner", "account", "source_campaign")
+    rows = leads.select_related("owner", "account", "source_campaign", "sla_version")
     return keyset_page(
         rows, keys=keys, descending=descending, size=size, after=after, before=before
     )
@@ -171,7 +176,7 @@ def leads_for_export(leads: QuerySet, *, sort: str):
     _, keys, descending = LEAD_SORTS.get(sort, LEAD_SORTS["newest"])
     order = [f"-{k}" if descending else k for k in keys]
     return (
-        leads.select_related("owner", "account", "source_campaign")
+        leads.select_related("owner", "account", "source_campaign", "sla_version")
         .order_by(*order)
         .iterator(chunk_size=2000)
     )
@@ -186,38 +191,96 @@ class TimelineEntry:
     kind: str  # touchpoint | activity | stage | feedback
     item: object
 
+    @property
+    def sort_key(self) -> tuple[datetime, str, int]:
+        return (self.at, self.kind, self.item.pk)
+
+
+@dataclass(frozen=True)
+class TimelineCursor:
+    """Where a timeline page ended: its last entry's (time, kind, id). The
+    timeline is ordered newest first by that whole key, so entries that share
+    a moment (a rejection writes three) page without being skipped or repeated."""
+
+    at: datetime
+    kind: str = ""
+    id: int = 0
+
+    @property
+    def token(self) -> str:
+        return f"{self.at.isoformat()}~{self.kind}~{self.id}"
+
+    @classmethod
+    def parse(cls, token: str) -> "TimelineCursor | None":
+        """The cursor in `token`, or None when it is not one. A bare ISO time
+        (an older link) means "everything before that moment"."""
+        at_text, _, rest = (token or "").partition("~")
+        try:
+            at = parse_datetime(at_text.strip())
+        except ValueError:
+            return None
+        if at is None:
+            return None
+        if timezone.is_naive(at):
+            at = timezone.make_aware(at)
+        if not rest:
+            return cls(at)
+        kind, _, pk = rest.partition("~")
+        if kind not in TIMELINE_KINDS or not pk.isdigit():
+            return None
+        return cls(at, kind, int(pk))
+
+    def older(self, queryset: QuerySet, *, kind: str, time_field: str) -> QuerySet:
+        """The rows of one kind's stream that come after this cursor."""
+        if kind < self.kind:  # earlier in the order at the same moment: ties stay
+            return queryset.filter(**{f"{time_field}__lte": self.at})
+        if kind == self.kind:
+            return queryset.filter(
+                Q(**{f"{time_field}__lt": self.at}) | Q(**{time_field: self.at, "pk__lt": self.id})
+            )
+        return queryset.filter(**{f"{time_field}__lt": self.at})
+
 
 TIMELINE_SIZE = 60
+TIMELINE_KINDS = ("activity", "feedback", "stage", "touchpoint")
 
 
-def lead_timeline(lead: Lead, *, before: datetime | None = None, size: int = TIMELINE_SIZE):
+def lead_timeline(lead: Lead, *, before: TimelineCursor | None = None, size: int = TIMELINE_SIZE):
     """Everything that happened to a lead, newest first: touchpoints (with
     campaign and asset), sales activities, stage changes (who, why) and
     feedback (reason, objections, competitor). Four queries plus one for the
     feedback's objections, whatever the history's length; returns
-    (entries, older_than) where older_than pages further back."""
-    touchpoints = Touchpoint.objects.filter(lead=lead).select_related("campaign", "asset")
-    activities = Activity.objects.filter(lead=lead).select_related("actor")
-    changes = LeadStageChange.objects.filter(lead=lead).select_related("actor", "reason")
-    feedback = (
-        LeadFeedback.objects.filter(lead=lead)
-        .select_related("author", "reason", "competitor")
-        .prefetch_related("objections")
-    )
-    if before is not None:
-        touchpoints = touchpoints.filter(occurred_at__lt=before)
-        activities = activities.filter(occurred_at__lt=before)
-        changes = changes.filter(changed_at__lt=before)
-        feedback = feedback.filter(created_at__lt=before)
-    streams = [
-        (TimelineEntry(t.occurred_at, "touchpoint", t) for t in touchpoints[: size + 1]),
-        (TimelineEntry(a.occurred_at, "activity", a) for a in activities[: size + 1]),
-        (TimelineEntry(c.changed_at, "stage", c) for c in changes[: size + 1]),
-        (TimelineEntry(f.created_at, "feedback", f) for f in feedback[: size + 1]),
-    ]
-    merged = list(heapq.merge(*streams, key=lambda entry: entry.at, reverse=True))
+    (entries, older_than) where older_than is the TimelineCursor of the next
+    page back (None on the last page)."""
+    streams = {
+        "touchpoint": (
+            Touchpoint.objects.filter(lead=lead).select_related("campaign", "asset"),
+            "occurred_at",
+        ),
+        "activity": (Activity.objects.filter(lead=lead).select_related("actor"), "occurred_at"),
+        "stage": (
+            LeadStageChange.objects.filter(lead=lead).select_related("actor", "reason"),
+            "changed_at",
+        ),
+        "feedback": (
+            LeadFeedback.objects.filter(lead=lead)
+            .select_related("author", "reason", "competitor")
+            .prefetch_related("objections"),
+            "created_at",
+        ),
+    }
+    pages = []
+    for kind, (rows, time_field) in streams.items():
+        if before is not None:
+            rows = before.older(rows, kind=kind, time_field=time_field)
+        rows = rows.order_by(f"-{time_field}", "-pk")[: size + 1]
+        pages.append([TimelineEntry(getattr(row, time_field), kind, row) for row in rows])
+    merged = list(heapq.merge(*pages, key=lambda entry: entry.sort_key, reverse=True))
     entries = merged[:size]
-    older_than = entries[-1].at if len(merged) > size else None
+    older_than = None
+    if len(merged) > size:
+        last = entries[-1]
+        older_than = TimelineCursor(last.at, last.kind, last.item.pk)
     return entries, older_than
 
 
@@ -328,26 +391,82 @@ def account_list_page(accounts: QuerySet, *, after="", before="") -> KeysetPage:
     )  # fmt: skip
 
 
-def account_overview(account: Account) -> dict:
-    """Everything the account page shows, in a fixed number of queries."""
-    opportunities = list(
-        account.opportunities.select_related("owner", "product", "source_lead").order_by(
-            "-created_at"
-        )[:200]
+ACCOUNT_SECTION_SIZE = 25
+
+
+@dataclass
+class AccountSection:
+    """One list on the account page: a keyset page of it and its true count."""
+
+    name: str
+    page: KeysetPage
+    count: int
+
+
+def _account_section_rows(account: Account, name: str) -> tuple[QuerySet, tuple[str, ...]]:
+    """The rows of one account-page section and the keys it pages by (newest first)."""
+    if name == "open":
+        rows = account.opportunities.filter(stage__in=OpportunityStage.open_stages())
+        return rows.select_related("owner"), ("created_at", "id")
+    if name == "closed":
+        rows = account.opportunities.filter(stage__in=OpportunityStage.closed_stages())
+        return rows.select_related("loss_reason"), ("closed_on", "id")
+    if name == "touchpoints":
+        rows = Touchpoint.objects.filter(lead__account=account)
+        return rows.select_related("lead", "campaign", "asset"), ("occurred_at", "id")
+    if name == "activities":
+        rows = Activity.objects.filter(account=account).select_related("actor", "lead")
+        return rows, ("occurred_at", "id")
+    raise ValueError(f"unknown account section {name!r}")
+
+
+ACCOUNT_SECTIONS = ("open", "closed", "touchpoints", "activities")
+
+
+def account_section_counts(account: Account) -> dict[str, int]:
+    """True counts of the account's people, open and closed deals, touchpoints
+    and activities: four queries (the deals are one aggregate), whatever the
+    account's size."""
+    deals = account.opportunities.aggregate(
+        open=Count("pk", filter=Q(stage__in=OpportunityStage.open_stages())),
+        closed=Count("pk", filter=Q(stage__in=OpportunityStage.closed_stages())),
     )
     return {
-        "people": list(account.leads.select_related("owner").order_by("last_name")[:200]),
-        "open_opportunities": [o for o in opportunities if o.is_open],
-        "closed_opportunities": [o for o in opportunities if not o.is_open],
-        "touchpoints": list(
-            Touchpoint.objects.filter(lead__account=account)
-            .select_related("lead", "campaign", "asset")
-            .order_by("-occurred_at")[:50]
-        ),
-        "activities": list(
-            Activity.objects.filter(account=account)
-            .select_related("actor", "lead")
-            .order_by("-occurred_at")[:50]
+        "people": account.leads.count(),
+        "open": deals["open"],
+        "closed": deals["closed"],
+        "touchpoints": Touchpoint.objects.filter(lead__account=account).count(),
+        "activities": Activity.objects.filter(account=account).count(),
+    }
+
+
+def account_section(
+    account: Account, name: str, *, count: int, after: str = "", before: str = ""
+) -> AccountSection:
+    """A page of one section (`ACCOUNT_SECTIONS`), by keyset: one query."""
+    rows, keys = _account_section_rows(account, name)
+    page = keyset_page(
+        rows, keys=keys, descending=True, size=ACCOUNT_SECTION_SIZE, after=after, before=before
+    )
+    return AccountSection(name, page, count)
+
+
+def account_overview(account: Account, *, paged: dict[str, dict] | None = None) -> dict:
+    """Everything the account page shows, in a fixed number of queries: the
+    true counts, the first page of each section (or the page `paged[name]`
+    asks for, as {"after": cursor} or {"before": cursor}), the first people
+    (all of them are the lead list filtered by account) and look-alike
+    accounts."""
+    paged = paged or {}
+    counts = account_section_counts(account)
+    return {
+        "counts": counts,
+        "sections": {
+            name: account_section(account, name, count=counts[name], **paged.get(name, {}))
+            for name in ACCOUNT_SECTIONS
+        },
+        "people": list(
+            account.leads.order_by("last_name", "first_name", "id")[:ACCOUNT_SECTION_SIZE]
         ),
         "lookalikes": accounts_like(
             name=account.name, domain=account.domain, exclude_pk=account.pk
@@ -363,18 +482,34 @@ FEEDBACK_GROUPS = {
     "channel": ("Channel", "channel"),
     "competitor": ("Competitor", "competitor__name"),
 }
+VERDICTS_WITH_REASON = (LeadFeedback.Verdict.REJECTED, LeadFeedback.Verdict.DISQUALIFIED)
 
 
-def feedback_summary(
-    *, start: date, end: date, group_by: str, verdicts=("rejected", "disqualified")
-):
+def feedback_in_period(start: date, end: date, *, prefix: str = "") -> Q:
+    """Feedback given from `start` to `end` (inclusive, in the current time
+    zone), as a range on created_at so its index serves it. `prefix` reaches
+    the feedback through a relation ("feedback__")."""
+    first = timezone.make_aware(datetime.combine(start, time.min))
+    after_last = timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min))
+    return Q(**{f"{prefix}created_at__gte": first, f"{prefix}created_at__lt": after_last})
+
+
+def feedback_counted(group_by: str) -> Q:
+    """The feedback the summary counts: rejections and disqualifications; by
+    competitor, also plain notes that name one (intel given without a verdict)."""
+    condition = Q(verdict__in=VERDICTS_WITH_REASON)
+    if group_by == "competitor":
+        condition |= Q(competitor__isnull=False)
+    return condition
+
+
+def feedback_summary(*, start: date, end: date, group_by: str):
     """Rejections and disqualifications between two dates (inclusive), counted
-    by the chosen dimension; one GROUP BY query."""
+    by the chosen dimension (by competitor, with the notes naming one); one
+    GROUP BY query."""
     _, field = FEEDBACK_GROUPS[group_by]
     rows = (
-        LeadFeedback.objects.filter(
-            created_at__date__gte=start, created_at__date__lte=end, verdict__in=verdicts
-        )
+        LeadFeedback.objects.filter(feedback_in_period(start, end), feedback_counted(group_by))
         .values(field)
         .annotate(total=Count("id"))
         .order_by("-total", field)
@@ -388,9 +523,7 @@ def feedback_by_reason_and_dimension(*, start: date, end: date, group_by: str):
     _, field = FEEDBACK_GROUPS[group_by]
     rows = (
         LeadFeedback.objects.filter(
-            created_at__date__gte=start,
-            created_at__date__lte=end,
-            verdict__in=("rejected", "disqualified"),
+            feedback_in_period(start, end), verdict__in=VERDICTS_WITH_REASON
         )
         .values(field, "reason__label")
         .annotate(total=Count("id"))
@@ -400,6 +533,41 @@ def feedback_by_reason_and_dimension(*, start: date, end: date, group_by: str):
         {"key": _group_label(group_by, r[field]), "reason": r["reason__label"], "total": r["total"]}
         for r in rows
     ]
+
+
+def feedback_intel_by_dimension(*, start: date, end: date, group_by: str) -> list[dict]:
+    """Objections heard and competitors named between two dates, per value of
+    the dimension (campaign, channel, reason or competitor), from every kind
+    of feedback: rejections, disqualifications and plain notes. Two GROUP BY
+    queries (one when grouping by competitor, which needs no competitor
+    column). Rows: {key, objections: [(label, n)], competitors: [(name, n)],
+    total}, busiest first."""
+    _, field = FEEDBACK_GROUPS[group_by]
+    period = LeadFeedback.objects.filter(feedback_in_period(start, end))
+    by_key: dict = {}
+    tallies = [("objections", "objections__label")]
+    if group_by != "competitor":
+        tallies.append(("competitors", "competitor__name"))
+    for column, label_field in tallies:
+        counted = (
+            period.filter(**{f"{label_field}__isnull": False})
+            .values(field, label_field)
+            .annotate(total=Count("id"))
+            .order_by("-total", label_field)
+        )
+        for tally in counted:
+            value = tally[field]
+            if value not in by_key:
+                by_key[value] = {
+                    "key": _group_label(group_by, value),
+                    "objections": [],
+                    "competitors": [],
+                    "total": 0,
+                }
+            row = by_key[value]
+            row[column].append((tally[label_field], tally["total"]))
+            row["total"] += tally["total"]
+    return sorted(by_key.values(), key=lambda row: (-row["total"], str(row["key"] or "")))
 
 
 def _group_label(group_by: str, value):
@@ -413,9 +581,7 @@ def objections_summary(*, start: date, end: date):
     from leads.models import Objection
 
     return list(
-        Objection.objects.filter(
-            feedback__created_at__date__gte=start, feedback__created_at__date__lte=end
-        )
+        Objection.objects.filter(feedback_in_period(start, end, prefix="feedback__"))
         .annotate(total=Count("feedback"))
         .order_by("-total", "label")
     )
@@ -423,7 +589,7 @@ def objections_summary(*, start: date, end: date):
 
 def feedback_recent(*, start: date, end: date, limit: int = 50):
     return list(
-        LeadFeedback.objects.filter(created_at__date__gte=start, created_at__date__lte=end)
+        LeadFeedback.objects.filter(feedback_in_period(start, end))
         .exclude(verdict="accepted")
         .select_related("lead", "author", "reason", "competitor", "campaign")
         .prefetch_related("objections")

@@ -7,6 +7,7 @@ user a version (boards, forms) pass `expected_version` and get a
 `ConflictError` when someone else moved the record in between.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -18,6 +19,7 @@ from django.utils import timezone
 from config.audit import audit_bulk, audit_record
 from leads import permissions
 from leads.models import (
+    PUBLIC_MAIL_DOMAINS,
     Account,
     Activity,
     Campaign,
@@ -34,7 +36,7 @@ from leads.models import (
     Product,
     Segment,
     Touchpoint,
-    company_domain_for,
+    lead_company_domain,
     normalise_domain,
 )
 
@@ -91,6 +93,13 @@ def _lock_lead(lead: Lead, expected_version: int | None) -> Lead:
     return locked
 
 
+def _instance_refresh(instance, current) -> None:
+    """Give the caller's (possibly stale) instance the row's current values.
+    Setting a foreign key's id drops the related object cached for the old one."""
+    for field in instance._meta.concrete_fields:
+        setattr(instance, field.attname, getattr(current, field.attname))
+
+
 def _lead_transition(
     *,
     lead: Lead,
@@ -100,12 +109,16 @@ def _lead_transition(
     note: str = "",
     expected_version: int | None = None,
     when: datetime | None = None,
-    extra_updates: dict | None = None,
+    extra_updates: dict | Callable[[Lead], dict] | None = None,
 ) -> Lead:
     """Move a locked lead along one transition and write the history row.
-    Must run inside a transaction (the callers are atomic)."""
+    `extra_updates` are more fields to write, or a function of the locked row
+    giving them (for updates that depend on the row as it is now, not as the
+    caller read it). Must run inside a transaction (the callers are atomic)."""
     sources, target = LEAD_TRANSITIONS[name]
     locked = _lock_lead(lead, expected_version)
+    if callable(extra_updates):
+        extra_updates = extra_updates(locked)
     if locked.stage not in sources:
         raise TransitionError(
             f"Cannot {TRANSITION_LABELS[name]} {locked}: the lead is "
@@ -241,14 +254,15 @@ def lead_accept(*, lead: Lead, actor, note: str = "", expected_version: int | No
     """mql -> sal: a seller takes the lead. The accepting seller becomes its owner
     if it had none."""
     permissions.require(permissions.can_work_lead(actor, lead), "You cannot work this lead.")
-    extra = {} if lead.owner_id else {"owner": actor}
     lead = _lead_transition(
         lead=lead,
         name="accept",
         actor=actor,
         note=note,
         expected_version=expected_version,
-        extra_updates=extra,
+        # Decided on the locked row: an assignment committed since the caller
+        # read the lead is kept.
+        extra_updates=lambda locked: {} if locked.owner_id else {"owner": actor},
     )
     _feedback(lead=lead, author=actor, verdict=LeadFeedback.Verdict.ACCEPTED, note=note)
     return lead
@@ -417,26 +431,40 @@ def lead_convert(
 
 @transaction.atomic
 def lead_assign(*, lead: Lead, actor, owner) -> Lead:
-    """Give a lead to another seller (managers and RevOps admins)."""
+    """Give a lead to another seller, or to nobody (managers and RevOps admins).
+
+    Locks the row and decides on it as it is now: who may reassign it, who
+    owned it before. Writes only the owner and bumps `version` (a board or
+    page showing the old owner gets a ConflictError on its next change).
+    Assigning the owner it already has changes nothing and notifies no one,
+    so two managers making the same assignment at once give one outcome.
+    The new owner is notified (the email after commit). Runs in a transaction."""
     from sla.services import notification_send
 
-    permissions.require(permissions.can_assign_lead(actor, lead), "You cannot reassign this lead.")
-    audit_record(
-        actor=actor,
-        action="lead.assign",
-        obj=lead,
-        changes={"owner": [lead.owner_id, owner.pk if owner else None]},
+    locked = Lead.objects.select_for_update().get(pk=lead.pk)
+    permissions.require(
+        permissions.can_assign_lead(actor, locked), "You cannot reassign this lead."
     )
-    Lead.objects.filter(pk=lead.pk).update(owner=owner, updated_at=timezone.now())
-    lead.owner = owner
-    if owner is not None and owner != actor:
-        notification_send(
-            recipient=owner,
-            title=f"{actor.get_full_name() or actor} assigned you {lead}",
-            body=f"{lead.title} at {lead.company}".strip(" at"),
-            url=lead.get_absolute_url(),
+    owner_id = owner.pk if owner is not None else None
+    if locked.owner_id != owner_id:
+        audit_record(
+            actor=actor,
+            action="lead.assign",
+            obj=locked,
+            changes={"owner": [locked.owner_id, owner_id]},
         )
-    return lead
+        locked.owner = owner
+        locked.version += 1
+        locked.save(update_fields=["owner", "version", "updated_at"])
+        if owner is not None and owner != actor:
+            notification_send(
+                recipient=owner,
+                title=f"{actor.get_full_name() or actor} assigned you {locked}",
+                body=f"{locked.title} at {locked.company}".strip(" at"),
+                url=locked.get_absolute_url(),
+            )
+    _instance_refresh(lead, locked)
+    return locked
 
 
 @transaction.atomic
@@ -537,8 +565,11 @@ def lead_feedback_add(
 
 
 def account_for_company(*, name: str, domain: str = "", defaults: dict | None = None) -> Account:
-    """The account with this domain (or, with none, this name), created if missing."""
+    """The account with this domain (or, with none, this name), created if missing.
+    A public mail domain counts as none (no account may have one)."""
     domain = normalise_domain(domain)
+    if domain in PUBLIC_MAIL_DOMAINS:
+        domain = ""
     if domain:
         account = Account.objects.filter(domain=domain).first()
     else:
@@ -551,9 +582,10 @@ def account_for_company(*, name: str, domain: str = "", defaults: dict | None = 
 
 
 def account_match(*, email: str = "", company_domain: str = "") -> Account | None:
-    """The account a lead belongs to by its (company) email domain. Public mail
-    domains such as gmail.com never match."""
-    domain = normalise_domain(company_domain) or company_domain_for(email)
+    """The account a lead belongs to by its company domain, else its email's
+    domain. Public mail domains such as gmail.com never match, even when given
+    as the company domain (then the email's domain is used)."""
+    domain = lead_company_domain(company_domain=company_domain, email=email)
     if not domain:
         return None
     return Account.objects.filter(domain=domain).first()
@@ -592,7 +624,8 @@ def lead_upsert(
 ) -> LeadUpsert:
     """Create a lead by email, or update the fields given for an existing one
     (a form fill). Blank values never erase what is known. The first channel
-    and campaign seen become the lead's source. Matches the account by domain."""
+    and campaign seen become the lead's source. Matches the account by domain.
+    A lead created by a person (`actor`) is written to the audit log."""
     email = email.strip().lower()
     when = when or timezone.now()
     lead = Lead.objects.select_for_update().filter(email=email).first()
@@ -602,6 +635,9 @@ def lead_upsert(
     changed = created
     for field in LEAD_DATA_FIELDS:
         value = data.get(field)
+        if field == "company_domain" and value:
+            # Compared as stored, so "gmail.com" or "www.Acme.com" again is no change.
+            value = lead_company_domain(company_domain=value, email="")
         if value in (None, ""):
             continue
         if getattr(lead, field) != value:
@@ -629,31 +665,69 @@ def lead_upsert(
         LeadStageChange.objects.create(
             lead=lead, to_stage=LeadStage.NEW, actor=actor, note="Lead captured.", changed_at=when
         )
+        if actor is not None:
+            # A person adding a lead is audited; form fills and events from the
+            # API (no actor) are recorded by the stage change above.
+            audit_record(
+                actor=actor,
+                action="lead.create",
+                obj=lead,
+                changes={
+                    field: [None, getattr(lead, field)]
+                    for field in ("email", *LEAD_DATA_FIELDS, "source_channel")
+                    if getattr(lead, field) not in (None, "")
+                },
+            )
     return LeadUpsert(lead=lead, created=created, changed=changed)
 
 
 @transaction.atomic
 def lead_update(*, lead: Lead, actor, data: dict) -> Lead:
-    """Correct a lead's contact and company data (not its stage)."""
-    permissions.require(permissions.can_edit_lead(actor, lead), "You cannot edit this lead.")
-    before = {field: getattr(lead, field) for field in LEAD_DATA_FIELDS}
+    """Correct a lead's contact and company data (not its stage, owner or score).
+
+    `lead` is the lead as the caller read it; a field counts as edited when
+    `data` gives it a value other than the one read. Locks the row, applies
+    only the edited fields to the row as it is now, and writes only what
+    changed, so a stage change, reassignment or re-score committed since the
+    caller read the lead is kept, and so is another user's edit of other
+    fields. Bumps `version` when anything changed (a board or page holding
+    the old version gets a ConflictError on its next change). The caller's
+    instance is refreshed to the row as saved. Runs in a transaction."""
+    locked = Lead.objects.select_for_update().get(pk=lead.pk)
+    permissions.require(permissions.can_edit_lead(actor, locked), "You cannot edit this lead.")
+    edited = {}
     for field in LEAD_DATA_FIELDS:
-        if field in data:
-            setattr(lead, field, data[field] if data[field] is not None else "")
-    if "employees" in data:
-        lead.employees = data["employees"]
-        lead.segment = Segment.for_employees(lead.employees)
-    if lead.account_id is None:
-        lead.account = account_match(email=lead.email, company_domain=lead.company_domain)
-    lead.save()
-    changed = {
-        field: [before[field], getattr(lead, field)]
-        for field in LEAD_DATA_FIELDS
-        if before[field] != getattr(lead, field)
-    }
+        if field not in data:
+            continue
+        value = data[field]
+        if value is None and field != "employees":
+            value = ""
+        if value != getattr(lead, field):
+            edited[field] = value
+    before = {field: getattr(locked, field) for field in edited}
+    for field, value in edited.items():
+        setattr(locked, field, value)
+    changed = [field for field in edited if before[field] != getattr(locked, field)]
+    if "employees" in changed:
+        segment = Segment.for_employees(locked.employees)
+        if segment != locked.segment:
+            locked.segment = segment
+            changed.append("segment")
+    if locked.account_id is None:
+        account = account_match(email=locked.email, company_domain=locked.company_domain)
+        if account is not None:
+            locked.account = account
+            changed.append("account")
     if changed:
-        audit_record(actor=actor, action="lead.edit", obj=lead, changes=changed)
-    return lead
+        locked.version += 1
+        locked.save(update_fields=[*changed, "version", "updated_at"])
+        edits = {
+            field: [before[field], getattr(locked, field)] for field in changed if field in before
+        }
+        if edits:
+            audit_record(actor=actor, action="lead.edit", obj=locked, changes=edits)
+    _instance_refresh(lead, locked)
+    return locked
 
 
 # --- Opportunities -------------------------------------------------------------

@@ -12,7 +12,6 @@ from django.contrib import messages
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
@@ -32,7 +31,8 @@ def lead_list(request):
     """Search, filter, sort and page through leads; filters live in the URL."""
     form = forms.LeadFilterForm(request.GET or None, user=request.user)
     form.is_valid()
-    leads = selectors.leads_filtered(**form.selector_kwargs())
+    filters = form.selector_kwargs()
+    leads = selectors.leads_filtered(**filters)
     page = selectors.lead_list_page(
         leads,
         sort=form.sort_key,
@@ -43,12 +43,16 @@ def lead_list(request):
     query = request.GET.copy()
     for key in ("after", "before"):
         query.pop(key, None)
+    without_account = query.copy()
+    without_account.pop("account", None)
     context = {
         "form": form,
         "page": page,
         "count": count,
         "count_capped": count_capped,
+        "account": filters["account"],
         "query": query.urlencode(),
+        "query_without_account": without_account.urlencode(),
         "now": timezone.now(),
         "can_create": permissions.can_create_leads(request.user),
         "can_import": permissions.can_import(request.user),
@@ -69,7 +73,7 @@ def lead_export(request):
     header = [
         "id", "email", "first_name", "last_name", "title", "company", "account", "stage",
         "score", "owner", "source_channel", "source_campaign", "segment", "country",
-        "created_at", "mql_at", "response_due_at", "first_contact_at",
+        "created_at", "mql_at", "response_due_at", "first_contact_at", "sla_version",
     ]  # fmt: skip
 
     def lines():
@@ -111,6 +115,7 @@ def _export_row(lead) -> list:
         _iso(lead.mql_at),
         _iso(lead.response_due_at),
         _iso(lead.first_contact_at),
+        lead.sla_version.label if lead.sla_version else "",
     ]
 
 
@@ -234,7 +239,7 @@ def lead_detail(request, pk):
         Lead.objects.select_related("account", "owner", "source_campaign"), pk=pk
     )
     if is_fragment(request) and request.GET.get("before"):
-        before = parse_datetime(request.GET["before"])
+        before = selectors.TimelineCursor.parse(request.GET["before"])
         entries, older_than = selectors.lead_timeline(lead, before=before)
         return render(
             request,
@@ -467,13 +472,28 @@ def account_list(request):
 
 
 @require_http_methods(["GET"])
+@vary_on_headers("HX-Request")
 def account_detail(request, pk):
+    """An account: its people, open and closed deals, touchpoints and
+    activities, with true counts. `?section=<name>&after=<cursor>` (or
+    `before`) pages one section; htmx gets that section's fragment."""
     account = get_object_or_404(Account.objects.select_related("parent", "owner"), pk=pk)
-    return render(
-        request,
-        "leads/account_detail.html",
-        {"account": account, **selectors.account_overview(account)},
-    )
+    section = request.GET.get("section", "")
+    cursor = {key: request.GET[key] for key in ("after", "before") if request.GET.get(key)}
+    if section not in selectors.ACCOUNT_SECTIONS:
+        section, cursor = "", {}
+    if section and is_fragment(request):
+        counts = selectors.account_section_counts(account)
+        sections = {
+            section: selectors.account_section(account, section, count=counts[section], **cursor)
+        }
+        return render(
+            request,
+            f"leads/account_detail.html#account-{section}",
+            {"account": account, "sections": sections},
+        )
+    overview = selectors.account_overview(account, paged={section: cursor} if section else None)
+    return render(request, "leads/account_detail.html", {"account": account, **overview})
 
 
 @require_http_methods(["GET"])
@@ -501,6 +521,7 @@ def feedback_report(request):
     today = timezone.localdate()
     defaults = {"start": today - timedelta(days=89), "end": today, "group_by": "reason"}
     form = forms.FeedbackReportForm(request.GET or None, initial=defaults)
+    # Invalid input shows the default view, with the errors above it (in the fragment).
     data = form.cleaned_data if form.is_bound and form.is_valid() else defaults
     start, end, group_by = data["start"], data["end"], data["group_by"]
     context = {
@@ -515,6 +536,7 @@ def feedback_report(request):
         )
         if group_by != "reason"
         else [],
+        "intel": selectors.feedback_intel_by_dimension(start=start, end=end, group_by=group_by),
         "objections": selectors.objections_summary(start=start, end=end),
         "recent": selectors.feedback_recent(start=start, end=end),
     }

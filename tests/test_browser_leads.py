@@ -1,9 +1,12 @@
-"""The leads journey in a real browser: a rep rejects a lead with a reason, and
-a marketer sees that reason in the feedback view."""
+"""The leads journeys in a real browser: a rep rejects a lead with a reason, and
+a marketer sees that reason in the feedback view; a marketer filters and
+pages the lead list in place and the back button retraces the steps."""
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from leads.models import Channel, LeadStage
@@ -55,3 +58,49 @@ def test_rep_rejects_a_lead_and_marketing_reads_the_reason(page, rep, marketer, 
     expect(page).to_have_url(re.compile(r"group_by=campaign"))
     expect(page.locator("#feedback-results")).to_contain_text("Too expensive")
     expect(page.locator("#feedback-results")).to_contain_text("Five employees, buys at retail.")
+
+
+def test_lead_list_filters_and_pages_in_place_and_the_back_button_retraces(page, marketer):
+    now = timezone.now()
+    for n in range(55):  # more than a page (50)
+        make_lead(first_name="Pager", last_name=f"{n:02d}", stage=LeadStage.MQL,
+                  created_at=now - timedelta(minutes=n))  # fmt: skip
+    for n in range(3):
+        make_lead(first_name="Newbie", last_name=f"{n}", stage=LeadStage.NEW,
+                  created_at=now - timedelta(hours=2, minutes=n))  # fmt: skip
+
+    login(page, "mia")
+    page.goto("/leads/")
+    results = page.locator("#lead-results")
+    expect(results.locator("#lead-count")).to_contain_text("58 leads match")
+    # A marker a full page load would wipe: the steps below must swap in place.
+    page.evaluate("window.inPlace = true")
+
+    page.get_by_text("More filters").click()
+    page.get_by_label("Stage").select_option("mql")
+    expect(results.locator("#lead-count")).to_contain_text("55 leads match")
+    expect(page).to_have_url(re.compile(r"stage=mql"))
+    expect(results).not_to_contain_text("Newbie")
+    expect(results.get_by_role("link", name="Pager 00")).to_be_visible()
+
+    results.get_by_role("link", name="Next →").click()
+    expect(page).to_have_url(re.compile(r"stage=mql.*after="))
+    expect(results.get_by_role("link", name="Pager 54")).to_be_visible()
+    expect(results.get_by_role("link", name="Pager 00")).to_have_count(0)
+    expect(results.get_by_role("link", name="← Previous")).to_be_visible()
+    assert page.evaluate("window.inPlace") is True
+
+    first_page = re.compile(r"^(?!.*after=).*stage=mql")
+    page.go_back()  # the first page of the filtered list
+    expect(page).to_have_url(first_page)
+    expect(results.get_by_role("link", name="Pager 00")).to_be_visible()
+    expect(results.get_by_role("link", name="Pager 54")).to_have_count(0)
+    expect(results.locator("#lead-count")).to_contain_text("55 leads match")
+
+    page.go_back()  # the list before any filter
+    expect(page).to_have_url(re.compile(r"/leads/$"))
+    expect(results.locator("#lead-count")).to_contain_text("58 leads match")
+
+    page.go_forward()
+    expect(page).to_have_url(first_page)
+    expect(results.locator("#lead-count")).to_contain_text("55 leads match")

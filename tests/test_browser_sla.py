@@ -94,3 +94,14 @@ def test_admin_lowers_the_threshold_reads_diff_and_impact_publishes_and_leads_qu
     for lead in between:
         expect(results.get_by_role("link", name=lead.full_name)).to_be_visible()
     expect(results).not_to_contain_text("Low Scorer")
+
+    # The lead list shows the leads qualified under the new version, by that version.
+    page.goto("/leads/")
+    expect(results).to_contain_text("Low Scorer")
+    page.get_by_label("Qualified under").select_option(label="v2 — First agreement")
+    expect(page).to_have_url(re.compile(r"sla_version=\d+"))
+    expect(results).not_to_contain_text("Low Scorer")
+    expect(results.locator("#lead-count")).to_contain_text("3 leads match")
+    for lead in between:
+        row = results.get_by_role("row", name=re.compile(lead.full_name))
+        expect(row).to_contain_text("MQL under v2")

@@ -265,6 +265,53 @@ def test_an_account_row_the_database_refuses_does_not_block_the_others():
     assert Account.objects.filter(name__in=["Good One", "Good Two"]).count() == 2
 
 
+PUBLIC_DOMAIN_ERROR = (
+    "“{}” is a public mail domain, shared by people at every company; an account cannot have "
+    "it. Leave it empty or give the company's own domain."
+)
+
+
+def test_an_account_row_with_a_public_mail_domain_is_rejected_with_a_clear_error():
+    data = csv_bytes(
+        ["name", "domain"], [["Freelancers", "https://www.Gmail.com"], ["Hooli", "hooli.xyz"]]
+    )
+    result = run("accounts", data)
+    assert result.created == 1
+    assert reasons(result) == {1: {"domain": [PUBLIC_DOMAIN_ERROR.format("https://www.Gmail.com")]}}
+    assert not Account.objects.filter(name="Freelancers").exists()
+
+
+def test_a_deal_row_naming_its_account_by_a_public_mail_domain_is_rejected():
+    data = csv_bytes(
+        ["id", "account", "account_domain", "stage"],
+        [["P1", "Solo", "yahoo.com", "discovery"], ["P2", "Solo", "", "discovery"]],
+    )
+    mapping = {"external_id": "id", "account": "account", "account_domain": "account_domain",
+               "stage": "stage"}  # fmt: skip
+    result = run("opportunities", data, mapping)
+    assert result.created == 1
+    assert reasons(result) == {1: {"account_domain": [PUBLIC_DOMAIN_ERROR.format("yahoo.com")]}}
+    assert Account.objects.get(name="Solo").domain == ""
+
+
+def test_a_lead_rows_public_company_domain_counts_as_none():
+    acme = make_account(name="Acme", domain="acme.io")
+    known = make_lead(email="kim@kim-consulting.io", company_domain="kim-consulting.io")
+    data = csv_bytes(
+        ["email", "company_domain"],
+        [["jo@acme.io", "gmail.com"], ["al@hotmail.com", "www.Hotmail.com"],
+         ["kim@kim-consulting.io", "gmail.com"]],
+    )  # fmt: skip
+    result = run("leads", data)
+    assert (result.created, result.updated, result.unchanged, result.errors) == (2, 0, 1, [])
+    jo = Lead.objects.get(email="jo@acme.io")
+    assert (jo.company_domain, jo.account) == ("acme.io", acme)  # the email's domain decides
+    al = Lead.objects.get(email="al@hotmail.com")
+    assert (al.company_domain, al.account) == ("", None)
+    known.refresh_from_db()
+    assert known.company_domain == "kim-consulting.io"  # like a blank cell: erases nothing
+
+
 def test_an_unknown_parent_rejects_the_row_but_keeps_the_account():
     data = csv_bytes(["name", "parent"], [["Child", "Nobody Inc"], ["Solo", ""]])
     result = run("accounts", data)
@@ -566,8 +613,9 @@ def test_touchpoint_batches_announce_their_leads_after_commit(django_capture_on_
 
 
 def test_csv_cells_are_neutralised_against_formula_injection():
-    assert [csv_safe_cell(v) for v in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "ok", None]] == [
-        "'=1+1", "'+1", "'-2", "'@SUM(A1)", "'\tx", "ok", "",
+    cells = ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\r=1+1", "ok", "a=b", None, -5, 0]
+    assert [csv_safe_cell(v) for v in cells] == [
+        "'=1+1", "'+1", "'-2", "'@SUM(A1)", "'\tx", "'\r=1+1", "ok", "a=b", "", -5, 0,
     ]  # fmt: skip
     result = run("leads", b"email,first_name\n=HYPERLINK(1),@evil\n")
     out = io.StringIO()

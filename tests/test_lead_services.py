@@ -5,12 +5,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import PermissionDenied
-from django.db import connection
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from leads import services
 from leads.models import (
+    Account,
     Activity,
     Channel,
     LeadFeedback,
@@ -57,6 +58,86 @@ def test_accept_is_refused_outside_mql(rep, stage):
     lead.refresh_from_db()
     assert lead.stage == stage
     assert not LeadStageChange.objects.filter(lead=lead).exists()
+
+
+def assert_refused_and_unchanged(lead, stage, call, match):
+    versions = lead.version
+    with pytest.raises(services.TransitionError, match=match):
+        call()
+    lead.refresh_from_db()
+    assert (lead.stage, lead.version) == (stage, versions)
+    assert not LeadStageChange.objects.filter(lead=lead).exists()
+    assert not LeadFeedback.objects.filter(lead=lead).exists()
+
+
+@pytest.mark.parametrize(
+    "stage", ["new", "sql", "opportunity", "customer", "recycled", "disqualified"]
+)
+def test_reject_is_refused_outside_mql_and_sal(rep, stage):
+    lead = make_lead(stage=stage, owner=rep)
+    assert_refused_and_unchanged(
+        lead, stage,
+        lambda: services.lead_reject(lead=lead, actor=rep, reason=reason("no-budget")),
+        r"Cannot reject .* only MQL, SAL \(accepted\) leads can be",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("stage", ["new", "mql", "sql", "opportunity", "rejected", "recycled"])
+def test_qualify_is_refused_outside_sal(rep, stage):
+    lead = make_lead(stage=stage, owner=rep)
+    assert_refused_and_unchanged(
+        lead, stage, lambda: services.lead_qualify(lead=lead, actor=rep), "only SAL"
+    )
+
+
+@pytest.mark.parametrize("stage", ["opportunity", "customer", "rejected", "disqualified"])
+def test_disqualify_is_refused_once_the_lead_is_no_longer_open(rep, stage):
+    lead = make_lead(stage=stage, owner=rep)
+    assert_refused_and_unchanged(
+        lead, stage,
+        lambda: services.lead_disqualify(lead=lead, actor=rep, reason=reason("bad-data")),
+        "Cannot disqualify",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("stage", ["new", "mql", "sal", "opportunity", "customer"])
+def test_convert_is_refused_outside_sql(rep, stage):
+    lead = make_lead(stage=stage, owner=rep, account=make_account())
+    assert_refused_and_unchanged(
+        lead, stage, lambda: services.lead_convert(lead=lead, actor=rep), "only SQL"
+    )
+    assert not lead.opportunities.exists()
+
+
+def test_winning_a_deal_leaves_a_lead_that_left_the_opportunity_stage_as_it_is(rep):
+    """A lead becomes a customer only from "opportunity": a deal won after its
+    lead was disqualified (say, a duplicate) does not revive the lead."""
+    lead = make_lead(stage=LeadStage.SQL, owner=rep, account=make_account())
+    opportunity = services.lead_convert(lead=lead, actor=rep)
+    lead.refresh_from_db()
+    type(lead).objects.filter(pk=lead.pk).update(stage=LeadStage.DISQUALIFIED)
+    services.opportunity_move(
+        opportunity=opportunity, actor=rep, to_stage="won", amount=Decimal("5000"),
+        closed_on=timezone.localdate(),
+    )  # fmt: skip
+    lead.refresh_from_db()
+    assert lead.stage == LeadStage.DISQUALIFIED
+    assert not LeadStageChange.objects.filter(lead=lead, to_stage=LeadStage.CUSTOMER).exists()
+
+
+@pytest.mark.parametrize("closed", ["won", "lost"])
+def test_a_closed_deal_cannot_be_won_again(rep, closed):
+    lead = make_lead(stage=LeadStage.OPPORTUNITY, owner=rep)
+    opportunity = make_opportunity(owner=rep, stage=closed, source_lead=lead)
+    with pytest.raises(services.TransitionError, match="closed deals do not move"):
+        services.opportunity_move(
+            opportunity=opportunity, actor=rep, to_stage="won" if closed == "lost" else "demo",
+            amount=Decimal("1"), closed_on=timezone.localdate(),
+        )  # fmt: skip
+    lead.refresh_from_db()
+    assert lead.stage == LeadStage.OPPORTUNITY
+    with pytest.raises(services.TransitionError, match="already in"):
+        services.opportunity_move(opportunity=opportunity, actor=rep, to_stage=closed)
 
 
 def test_reject_requires_a_reject_reason_and_returns_lead_to_marketing(rep):
@@ -296,10 +377,44 @@ def test_lead_upsert_matches_company_domain_but_never_public_mail(db):
     assert at_work.email == "hank@globex.com"
     assert at_work.account == account
     assert history(at_work) == [("", "new")]
-    make_account(name="Gmail fans", domain="gmail.com")
     private = services.lead_upsert(email="hank.private@gmail.com", data={}).lead
     assert private.account is None
     assert private.company_domain == ""
+    # A public domain given as the company's counts as none, so the email decides.
+    declared = services.lead_upsert(
+        email="hank.home@gmail.com", data={"company_domain": "www.Gmail.com"}
+    ).lead
+    assert (declared.account, declared.company_domain) == (None, "")
+    mixed = services.lead_upsert(email="hank2@globex.com", data={"company_domain": "gmail.com"})
+    assert (mixed.lead.account, mixed.lead.company_domain) == (account, "globex.com")
+    again = services.lead_upsert(email="hank2@globex.com", data={"company_domain": "GMAIL.COM"})
+    assert not again.changed
+
+
+def test_account_match_never_looks_up_a_public_mail_domain(db, django_assert_num_queries):
+    acme = make_account(name="Acme", domain="acme.example")
+    with django_assert_num_queries(0):
+        assert services.account_match(email="jo@gmail.com", company_domain="gmail.com") is None
+        assert services.account_match(email="jo@yahoo.com") is None
+    assert services.account_match(email="jo@acme.example", company_domain="hotmail.com") == acme
+
+
+def test_an_account_cannot_have_a_public_mail_domain(db):
+    account = Account(name="Google", domain="https://www.Gmail.com/")
+    with pytest.raises(ValidationError) as refused:
+        account.full_clean()
+    assert refused.value.message_dict["domain"] == [
+        "gmail.com is a public mail domain: it is shared by people at every company, so no "
+        "account can have it. Leave the domain empty or give the company's own."
+    ]
+    with (
+        pytest.raises(IntegrityError, match="account_domain_not_public_mail"),
+        transaction.atomic(),
+    ):
+        Account.objects.create(name="Google", domain="gmail.com")
+    # Converting a lead whose company is known only by a public domain makes no such account.
+    created = services.account_for_company(name="Freelancer", domain="gmail.com")
+    assert created.domain == ""
 
 
 def test_lead_upsert_updates_without_erasing_and_keeps_first_source(db):

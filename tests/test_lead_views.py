@@ -12,6 +12,7 @@ from leads.models import Channel, Lead, LeadFeedback, LeadStage, Opportunity
 from tests.factories import (
     make_account,
     make_campaign,
+    make_competitor,
     make_lead,
     make_opportunity,
     make_team,
@@ -79,11 +80,19 @@ def test_lead_list_filters(client_for, marketer, rep):
 
 
 def test_lead_list_invalid_filter_shows_error_in_place(client_for, marketer):
-    response = client_for(marketer).get(
-        reverse("leads:lead_list"), {"score_min": "80", "score_max": "20"}
-    )
-    assert response.status_code == 200
-    assert "The upper score must not be below the lower one." in response.content.decode()
+    make_lead(first_name="High", score=90)
+    make_lead(first_name="Middle", score=50)
+    client = client_for(marketer)
+    params = {"score_min": "80", "score_max": "20"}
+    page = client.get(reverse("leads:lead_list"), params).content.decode()
+    assert page.count("The upper score must not be below the lower one.") == 1
+    # The filters update in place: the error must be inside the swapped fragment.
+    fragment = client.get(reverse("leads:lead_list"), params, headers=HTMX)
+    body = fragment.content.decode()
+    assert fragment.status_code == 200 and "<html" not in body
+    assert "The upper score must not be below the lower one." in body
+    assert "leaves those filters out" in body
+    assert "High" in body and "Middle" not in body  # the valid lower bound still applies
 
 
 def test_lead_list_keyset_pages_cover_every_lead_once(client_for, marketer):
@@ -110,6 +119,87 @@ def test_lead_list_keyset_pages_cover_every_lead_once(client_for, marketer):
     ]
 
 
+def _all_pages(leads, sort, size):
+    """Every page forward from the first, then every page back from the last."""
+    from leads.selectors import lead_list_page
+
+    pages = [lead_list_page(leads, sort=sort, size=size)]
+    while pages[-1].has_next:
+        pages.append(lead_list_page(leads, sort=sort, after=pages[-1].next_cursor, size=size))
+    backwards = [pages[-1]]
+    while backwards[-1].has_previous:
+        backwards.append(
+            lead_list_page(leads, sort=sort, before=backwards[-1].previous_cursor, size=size)
+        )
+    return pages, backwards[::-1]
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected_order"),
+    [
+        ("score", lambda lead: (-lead.score, -lead.pk)),
+        ("name", lambda lead: (lead.last_name, lead.first_name, lead.pk)),
+    ],
+)
+def test_lead_list_sorts_page_by_keyset_through_ties(db, sort, expected_order):
+    from leads.models import Lead
+
+    # Ties everywhere: three scores, two surnames, repeated first names.
+    for n in range(14):
+        make_lead(score=(n % 3) * 20, last_name="Ames" if n % 2 else "Brook",
+                  first_name="Jo" if n % 4 < 2 else "Al")  # fmt: skip
+    leads = Lead.objects.all()
+    expected = [lead.pk for lead in sorted(leads, key=expected_order)]
+    for size in (3, 4, 5):  # page boundaries inside different runs of ties
+        forward, backward = _all_pages(leads, sort, size)
+        seen = [lead.pk for page in forward for lead in page.items]
+        assert seen == expected, size  # no row skipped or repeated
+        assert [[x.pk for x in p.items] for p in backward] == [
+            [x.pk for x in p.items] for p in forward
+        ], size
+
+
+def test_lead_list_sort_parameter_orders_the_rows(client_for, marketer):
+    make_lead(first_name="Low", score=10)
+    make_lead(first_name="High", score=95)
+    make_lead(first_name="Mid", score=50)
+    client = client_for(marketer)
+    by_score = client.get(reverse("leads:lead_list"), {"sort": "score"}, headers=HTMX)
+    assert [lead.first_name for lead in by_score.context["page"].items] == ["High", "Mid", "Low"]
+    by_change = client.get(reverse("leads:lead_list"), {"sort": "changed"}, headers=HTMX)
+    assert len(by_change.context["page"].items) == 3
+
+
+def test_lead_list_sla_status_filters(client_for, marketer):
+    now = timezone.now()
+    due = now + timedelta(hours=2)
+    leads = {
+        "waiting": make_lead(first_name="Waiting", response_due_at=due),
+        "overdue": make_lead(first_name="Overdue", response_due_at=now - timedelta(hours=1)),
+        "met": make_lead(first_name="Met", response_due_at=due, first_contact_at=now),
+        "late": make_lead(
+            first_name="Late",
+            response_due_at=now - timedelta(hours=3),
+            first_contact_at=now - timedelta(hours=1),
+        ),
+        "none": make_lead(first_name="Unclocked"),
+    }
+    client = client_for(marketer)
+    for status, lead in leads.items():
+        response = client.get(reverse("leads:lead_list"), {"sla": status}, headers=HTMX)
+        assert [x.pk for x in response.context["page"].items] == [lead.pk], status
+
+
+def test_lead_list_score_max_alone(client_for, marketer):
+    make_lead(first_name="Cool", score=30)
+    make_lead(first_name="Warm", score=60)
+    make_lead(first_name="Edge", score=40)
+    response = client_for(marketer).get(
+        reverse("leads:lead_list"), {"score_max": "40"}, headers=HTMX
+    )
+    assert {x.first_name for x in response.context["page"].items} == {"Cool", "Edge"}
+
+
 def test_lead_list_bad_cursor_falls_back_to_first_page(client_for, marketer):
     make_leads(2)
     response = client_for(marketer).get(reverse("leads:lead_list"), {"after": "not-a-cursor!"})
@@ -134,8 +224,53 @@ def test_lead_list_query_count_does_not_grow_with_rows(
         client.get(reverse("leads:lead_list"))
     assert len(many) == len(few)
     # session, user, groups (roles), sellers for the owner filter, campaigns,
-    # the page of rows, the capped count, unread notifications.
-    assert len(many) <= 9
+    # SLA versions, the page of rows, the capped count, unread notifications.
+    assert len(many) <= 10
+
+
+def test_lead_list_filters_by_the_sla_version_leads_qualified_under(client_for, marketer):
+    from tests.sla_factories import make_sla
+
+    v1 = make_sla(title="First agreement")
+    v2 = make_sla(title="Faster response")
+    make_sla(publish=False, title="Draft ideas")
+    old = make_lead(first_name="Oldrule", stage=LeadStage.SAL, sla_version=v1)
+    new = make_lead(first_name="Newrule", stage=LeadStage.MQL, sla_version=v2)
+    make_lead(first_name="Never", stage=LeadStage.NEW)
+    client = client_for(marketer)
+    page = client.get(reverse("leads:lead_list")).content.decode()
+    assert '<option value="" selected>Any SLA version</option>' in page
+    assert f'<option value="{v2.pk}">v2 — Faster response</option>' in page
+    assert "Draft ideas" not in page  # drafts qualify nobody
+    assert "MQL under v1" in page and "MQL under v2" in page
+
+    response = client.get(reverse("leads:lead_list"), {"sla_version": v2.pk}, headers=HTMX)
+    assert [x.pk for x in response.context["page"].items] == [new.pk]
+    assert "MQL under v2" in response.content.decode()
+    older = client.get(reverse("leads:lead_list"), {"sla_version": v1.pk}, headers=HTMX)
+    assert [x.pk for x in older.context["page"].items] == [old.pk]
+    export = client.get(reverse("leads:lead_export"), {"sla_version": v2.pk})
+    rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
+    assert rows[0][-1] == "sla_version" and [row[-1] for row in rows[1:]] == ["v2"]
+
+
+def test_lead_list_queries_do_not_grow_with_versions_and_accounts_shown(client_for, marketer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.sla_factories import make_sla
+
+    client = client_for(marketer)
+    version = make_sla()
+    make_leads(3, sla_version=version, account=make_account())
+    url = reverse("leads:lead_list")
+    with CaptureQueriesContext(connection) as few:
+        client.get(url, {"sla_version": version.pk})
+    for _ in range(30):
+        make_lead(sla_version=make_sla(), account=make_account())
+    with CaptureQueriesContext(connection) as many:
+        client.get(url, {"sla_version": version.pk})
+    assert len(many) == len(few)
 
 
 def test_export_csv_is_filtered_and_formula_safe(client_for, marketer):
@@ -192,11 +327,70 @@ def test_timeline_pages_back_with_htmx(client_for, rep):
     client = client_for(rep)
     first = client.get(lead.get_absolute_url())
     older = client.get(
-        lead.get_absolute_url(), {"before": first.context["older_than"].isoformat()}, headers=HTMX
+        lead.get_absolute_url(), {"before": first.context["older_than"].token}, headers=HTMX
     )
     body = older.content.decode()
     assert "<html" not in body
     assert len(older.context["timeline"]) == 70 - 60  # the rest, none repeated
+
+
+def test_timeline_pages_through_entries_sharing_a_moment(client_for, rep):
+    """A rejection writes two stage changes and its feedback at one moment;
+    with the page boundary among them, none is skipped or shown twice."""
+    from leads import services
+
+    lead = make_lead(stage=LeadStage.MQL, owner=rep)
+    services.lead_reject(lead=lead, actor=rep, reason=reason("no-budget"))
+    rejected_at = lead.stage_changes.get(to_stage="rejected").changed_at
+    for i in range(59):  # newer than the rejection: page 1 ends among its three rows
+        make_touchpoint(lead, occurred_at=rejected_at + timedelta(minutes=i + 1))
+    client = client_for(rep)
+    first = client.get(lead.get_absolute_url())
+    seen = [(e.kind, e.item.pk) for e in first.context["timeline"]]
+    older = client.get(
+        lead.get_absolute_url(), {"before": first.context["older_than"].token}, headers=HTMX
+    )
+    assert older.context["older_than"] is None
+    seen += [(e.kind, e.item.pk) for e in older.context["timeline"]]
+    assert len(seen) == len(set(seen)) == 59 + 3
+    assert [kind for kind, _ in seen[59:]] == ["stage", "stage", "feedback"]
+    assert "Show older" not in older.content.decode()
+
+
+def test_timeline_cursor_pages_ties_of_every_kind_exactly_once(rep):
+    from leads import services
+    from leads.selectors import TimelineCursor, lead_timeline
+
+    lead = make_lead(stage=LeadStage.SAL, owner=rep)
+    moment = timezone.now() - timedelta(hours=1)
+    for _ in range(3):
+        make_touchpoint(lead, occurred_at=moment)
+        services.activity_log(actor=rep, lead=lead, kind="note", subject="x", occurred_at=moment)
+        services.lead_feedback_add(lead=lead, actor=rep, note="heard something")
+    lead.feedback.update(created_at=moment)
+    make_touchpoint(lead, occurred_at=moment - timedelta(minutes=1))
+    everything, _ = lead_timeline(lead, size=100)
+    for size in (1, 2, 4):
+        seen, cursor = [], None
+        while True:
+            # The cursor survives the round trip through the URL.
+            before = TimelineCursor.parse(cursor.token) if cursor else None
+            entries, cursor = lead_timeline(lead, before=before, size=size)
+            seen += [(e.kind, e.item.pk) for e in entries]
+            if cursor is None:
+                break
+        assert seen == [(e.kind, e.item.pk) for e in everything], size
+    assert len(everything) == 10
+
+
+def test_timeline_cursor_refuses_what_is_not_one():
+    from leads.selectors import TimelineCursor
+
+    assert TimelineCursor.parse("not a time") is None
+    assert TimelineCursor.parse("2026-05-01T10:00:00+00:00~nonsense~3") is None
+    assert TimelineCursor.parse("2026-05-01T10:00:00+00:00~stage~x") is None
+    older_link = TimelineCursor.parse("2026-05-01T10:00:00+00:00")
+    assert (older_link.kind, older_link.id) == ("", 0)  # everything before that moment
 
 
 def test_rep_sees_work_buttons_marketing_does_not(client_for, rep, marketer):
@@ -341,6 +535,35 @@ def test_create_lead_and_duplicate_hint(client_for, marketer):
     assert lead.source_channel == "events"
 
 
+def test_new_lead_with_a_public_company_domain_takes_the_emails(client_for, marketer):
+    acme = make_account(name="Acme", domain="acme.example")
+    client = client_for(marketer)
+    client.post(
+        reverse("leads:lead_create"), {"email": "zed@acme.example", "company_domain": "gmail.com"}
+    )
+    lead = Lead.objects.get(email="zed@acme.example")
+    assert (lead.company_domain, lead.account) == ("acme.example", acme)
+    client.post(
+        reverse("leads:lead_create"), {"email": "zoe@gmail.com", "company_domain": "Gmail.com"}
+    )
+    lead = Lead.objects.get(email="zoe@gmail.com")
+    assert (lead.company_domain, lead.account) == ("", None)
+
+
+def test_the_admin_refuses_an_account_with_a_public_mail_domain(client_for, revops):
+    from leads.models import Account
+
+    client = client_for(revops)
+    response = client.post(
+        reverse("admin:leads_account_add"), {"name": "Google", "domain": "www.gmail.com"}
+    )
+    assert response.status_code == 200
+    assert "gmail.com is a public mail domain" in response.content.decode()
+    assert not Account.objects.filter(name="Google").exists()
+    client.post(reverse("admin:leads_account_add"), {"name": "Google", "domain": "google.com"})
+    assert Account.objects.get(name="Google").domain == "google.com"
+
+
 def test_edit_lead_details(client_for, marketer):
     lead = make_lead(title="Engineer")
     client_for(marketer).post(
@@ -366,6 +589,97 @@ def test_account_list_and_detail(client_for, rep):
     detail = client.get(account.get_absolute_url()).content.decode()
     for text in ("Pia", "Acme renewal", "Acme pilot", "Possible duplicate accounts", "ACME Corp."):
         assert text in detail, text
+
+
+def test_account_list_filters_by_segment_and_industry(client_for, rep):
+    big = make_account(name="Bigco", employees=5000, industry="Retail")
+    make_account(name="Smallco", employees=20, industry="retail")
+    make_account(name="Midsoft", employees=400, industry="software")
+    client = client_for(rep)
+
+    def names(params):
+        response = client.get(reverse("leads:account_list"), params, headers=HTMX)
+        return [account.name for account in response.context["page"].items]
+
+    assert names({"segment": "enterprise"}) == ["Bigco"]
+    assert names({"segment": ["enterprise", "smb"]}) == ["Bigco", "Smallco"]
+    assert names({"industry": "RETAIL"}) == ["Bigco", "Smallco"]  # any case
+    assert names({"industry": "retail", "segment": "smb"}) == ["Smallco"]
+    assert big.segment == "enterprise"
+
+
+def test_account_list_pages_by_name_keyset(client_for, rep):
+    from leads.selectors import ACCOUNT_PAGE_SIZE
+
+    # Same names on both sides of the page boundary: the id breaks the tie.
+    for n in range(ACCOUNT_PAGE_SIZE + 7):
+        make_account(name=f"Account {n // 3:03d}")
+    client = client_for(rep)
+    url = reverse("leads:account_list")
+    first = client.get(url, headers=HTMX).context["page"]
+    second = client.get(url, {"after": first.next_cursor}, headers=HTMX).context["page"]
+    assert not second.has_next and len(second.items) == 7
+    seen = [(a.name, a.pk) for a in first.items + second.items]
+    assert seen == sorted(seen) and len(set(seen)) == ACCOUNT_PAGE_SIZE + 7
+    back = client.get(url, {"before": second.previous_cursor}, headers=HTMX).context["page"]
+    assert [a.pk for a in back.items] == [a.pk for a in first.items]
+    body = client.get(url, {"segment": "mid_market"}, headers=HTMX).content.decode()
+    assert "segment=mid_market&amp;after=" in body  # the pager keeps the filters
+
+
+def test_account_page_shows_true_counts_pages_each_section_and_links_all_people(
+    client_for, rep, marketer
+):
+    from leads import services
+    from leads.selectors import ACCOUNT_SECTION_SIZE
+
+    account = make_account(name="Acme")
+    other = make_account(name="Elsewhere")
+    extra = ACCOUNT_SECTION_SIZE + 3
+    for n in range(extra):
+        make_opportunity(account=account, name=f"Open {n}", stage="demo")
+        make_opportunity(account=account, name=f"Closed {n}", stage="lost")
+    people = [make_lead(account=account, owner=rep, last_name=f"P{n:02d}") for n in range(extra)]
+    make_lead(account=other, first_name="Outsider")
+    for n in range(extra):
+        make_touchpoint(people[0], occurred_at=timezone.now() - timedelta(minutes=n))
+        services.activity_log(actor=rep, lead=people[1], kind="call", subject=f"Call {n}")
+    client = client_for(marketer)
+    page = client.get(account.get_absolute_url())
+    body = page.content.decode()
+    for section in ("open", "closed", "touchpoints", "activities"):
+        assert f'id="{section}-count">{extra}<' in body, section
+        assert len(page.context["sections"][section].page.items) == ACCOUNT_SECTION_SIZE
+    assert f'id="people-count">{extra}<' in body
+    people_url = f"{reverse('leads:lead_list')}?account={account.pk}&amp;sort=name"
+    assert f'href="{people_url}">All {extra} people' in body
+
+    # Each section pages in place, by keyset, and back.
+    cursor = page.context["sections"]["touchpoints"].page.next_cursor
+    older = client.get(
+        account.get_absolute_url(), {"section": "touchpoints", "after": cursor}, headers=HTMX
+    )
+    fragment = older.content.decode()
+    assert "<html" not in fragment and fragment.strip().startswith('<section class="card')
+    rest = older.context["sections"]["touchpoints"].page
+    assert len(rest.items) == 3 and not rest.has_next
+    shown = {t.pk for t in page.context["sections"]["touchpoints"].page.items}
+    assert shown.isdisjoint(t.pk for t in rest.items)
+    assert "HX-Request" in older["Vary"]
+    plain = client.get(account.get_absolute_url(), {"section": "closed", "after": "junk"})
+    assert len(plain.context["sections"]["closed"].page.items) == ACCOUNT_SECTION_SIZE
+
+    # "All people" is the lead list filtered by the account, in place too.
+    listed = client.get(reverse("leads:lead_list"), {"account": account.pk, "sort": "name"})
+    assert [x.pk for x in listed.context["page"].items] == [x.pk for x in people]
+    assert "People at <a" in listed.content.decode()
+    fragment = client.get(
+        reverse("leads:lead_list"), {"account": account.pk, "q": "p0"}, headers=HTMX
+    )
+    assert len(fragment.context["page"].items) == 10
+    assert "Outsider" not in fragment.content.decode()
+    unknown = client.get(reverse("leads:lead_list"), {"account": "999999"}, headers=HTMX)
+    assert "Account: Select a valid choice" in unknown.content.decode()
 
 
 def test_account_list_query_count_does_not_grow(client_for, rep):
@@ -410,15 +724,69 @@ def test_feedback_view_aggregates_reasons_by_campaign(client_for, rep, marketer)
 
 
 def test_feedback_view_rejects_inverted_dates(client_for, marketer):
-    body = (
-        client_for(marketer)
-        .get(
-            reverse("leads:feedback_report"),
-            {"start": "2026-05-01", "end": "2026-04-01", "group_by": "reason"},
-        )
-        .content.decode()
-    )
+    client = client_for(marketer)
+    params = {"start": "2026-05-01", "end": "2026-04-01", "group_by": "reason"}
+    body = client.get(reverse("leads:feedback_report"), params).content.decode()
+    assert body.count("The end date must be on or after the start date.") == 1
+    fragment = client.get(reverse("leads:feedback_report"), params, headers=HTMX)
+    body = fragment.content.decode()
+    assert "<html" not in body and 'id="feedback-results"' in body
     assert "The end date must be on or after the start date." in body
+    assert "Showing the default view instead" in body
+
+
+def test_feedback_view_takes_the_default_period_for_dates_left_out(client_for, marketer):
+    response = client_for(marketer).get(
+        reverse("leads:feedback_report"), {"group_by": "campaign"}, headers=HTMX
+    )
+    assert response.context["group_by"] == "campaign"
+    assert response.context["end"] == timezone.localdate()
+    assert (response.context["end"] - response.context["start"]).days == 89
+    assert 'id="filter-errors"' not in response.content.decode()
+
+
+def test_feedback_view_counts_competitors_named_in_plain_notes(client_for, rep, marketer):
+    from leads import services
+    from leads.models import Objection
+
+    webinar = make_campaign(name="Webinar 9", channel=Channel.WEBINAR)
+    rival = make_competitor("Rivalsoft")
+    lead = make_lead(stage=LeadStage.SAL, owner=rep, source_campaign=webinar,
+                     source_channel=Channel.WEBINAR)  # fmt: skip
+    expensive = Objection.objects.get(label="Too expensive")
+    services.lead_feedback_add(
+        lead=lead, actor=rep, note="Compared us with Rivalsoft", competitor=rival,
+        objections=[expensive],
+    )  # fmt: skip
+    services.lead_reject(lead=lead, actor=rep, reason=reason("no-budget"), objections=[expensive])
+    client = client_for(marketer)
+    period = {"start": "2000-01-01", "end": timezone.localdate().isoformat()}
+
+    by_competitor = client.get(
+        reverse("leads:feedback_report"), {"group_by": "competitor", **period}, headers=HTMX
+    )
+    summary = {row["key"]: row["total"] for row in by_competitor.context["summary"]}
+    assert summary == {"Rivalsoft": 1, None: 1}  # the note, and the rejection naming none
+    body = by_competitor.content.decode()
+    assert "(no competitor named)" in body
+
+    for group_by, key in (("campaign", "Webinar 9"), ("channel", "Webinar")):
+        response = client.get(
+            reverse("leads:feedback_report"), {"group_by": group_by, **period}, headers=HTMX
+        )
+        intel = {str(row["key"]): row for row in response.context["intel"]}
+        assert intel[key]["objections"] == [("Too expensive", 2)], group_by
+        assert intel[key]["competitors"] == [("Rivalsoft", 1)], group_by
+        body = response.content.decode()
+        assert f"Objections and competitors by {group_by}" in body
+        assert "Too expensive × 2" in body and "Rivalsoft × 1" in body
+
+    outside = client.get(
+        reverse("leads:feedback_report"),
+        {"group_by": "campaign", "start": "2000-01-01", "end": "2000-12-31"},
+        headers=HTMX,
+    )
+    assert outside.context["intel"] == [] and outside.context["summary"] == []
 
 
 def test_duplicate_hint_on_the_lead_page(client_for, rep):

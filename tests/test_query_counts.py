@@ -7,9 +7,18 @@ from django.urls import reverse
 
 from config.audit import audit_record
 from leads import services
-from leads.models import LeadStage
+from leads.models import LeadStage, Objection
 from sla.models import Notification
-from tests.factories import make_campaign, make_competitor, make_lead, reason
+from tests.factories import (
+    make_account,
+    make_asset,
+    make_campaign,
+    make_competitor,
+    make_lead,
+    make_opportunity,
+    make_touchpoint,
+    reason,
+)
 
 pytestmark = pytest.mark.usefixtures("taxonomy")
 
@@ -38,18 +47,70 @@ def test_notification_page_queries_do_not_grow(client_for, rep):
     assert queries(client, reverse("notification_list")) == few
 
 
-def test_feedback_view_queries_do_not_grow(client_for, marketer, rep):
+@pytest.mark.parametrize("group_by", ["reason", "campaign", "channel", "competitor"])
+def test_feedback_view_queries_do_not_grow(client_for, marketer, rep, group_by):
     client = client_for(marketer)
+    objections = list(Objection.objects.all()[:3])
 
-    def rejected(n):
-        for _ in range(n):
+    def feedback(n):
+        for i in range(n):
             lead = make_lead(stage=LeadStage.MQL, owner=rep, source_campaign=make_campaign())
-            services.lead_reject(
-                lead=lead, actor=rep, reason=reason("no-budget"), competitor=make_competitor()
+            competitor = make_competitor(f"Rival {i}")
+            services.lead_feedback_add(
+                lead=lead, actor=rep, note="Heard", competitor=competitor, objections=objections
             )
+            services.lead_reject(
+                lead=lead, actor=rep, reason=reason("no-budget"), competitor=competitor,
+                objections=objections[:i % 3],
+            )  # fmt: skip
 
-    rejected(2)
-    url = reverse("leads:feedback_report")
-    few = queries(client, url + "?group_by=campaign")
-    rejected(25)
-    assert queries(client, url + "?group_by=campaign") == few
+    feedback(2)
+    url = f"{reverse('leads:feedback_report')}?group_by={group_by}&start=2000-01-01"
+    few = queries(client, url)
+    feedback(25)
+    assert queries(client, url) == few
+
+
+def test_account_page_queries_do_not_grow(client_for, marketer, rep):
+    client = client_for(marketer)
+    account = make_account()
+
+    def add(n):
+        for _ in range(n):
+            lead = make_lead(account=account, owner=rep, source_campaign=make_campaign())
+            make_touchpoint(lead, campaign=make_campaign(), asset=make_asset())
+            services.activity_log(actor=rep, lead=lead, kind="call", subject="Hello")
+            make_opportunity(account=account, owner=rep, stage="proposal")
+            make_opportunity(account=account, stage="lost", loss_reason=reason("price"))
+
+    add(2)
+    few = queries(client, account.get_absolute_url())
+    add(30)  # more than a page of each section
+    assert queries(client, account.get_absolute_url()) == few
+    section = f"{account.get_absolute_url()}?section=closed"
+    assert queries(client, section) == few  # a paged section costs what the first page does
+
+
+def test_opportunity_page_queries_do_not_grow(client_for, marketer, rep):
+    client = client_for(marketer)
+    lead = make_lead(stage=LeadStage.SQL, owner=rep, account=make_account())
+    opportunity = services.lead_convert(lead=lead, actor=rep)
+
+    def add(n):
+        for _ in range(n):
+            make_touchpoint(lead, campaign=make_campaign(), asset=make_asset())
+            services.activity_log(
+                actor=rep, lead=lead, opportunity=opportunity, kind="call", subject="Call"
+            )
+            services.lead_feedback_add(
+                lead=lead, actor=rep, note="Heard", competitor=make_competitor()
+            )
+            services.opportunity_move(
+                opportunity=opportunity, actor=rep,
+                to_stage="demo" if opportunity.stage != "demo" else "proposal",
+            )  # fmt: skip
+
+    add(2)
+    few = queries(client, opportunity.get_absolute_url())
+    add(30)
+    assert queries(client, opportunity.get_absolute_url()) == few
