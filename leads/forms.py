@@ -318,12 +318,18 @@ class LeadForm(forms.Form):
 
 
 class LeadEditForm(LeadForm):
-    """Editing keeps the email (the lead's identity) and its source."""
+    """Editing keeps the email (the lead's identity) and its source.
+
+    Each field carries the value the form was opened with (a hidden initial
+    input), so `changed_data` names only what this user changed: a field
+    someone else corrected meanwhile is not written back with the old value."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name in ("email", "channel", "campaign"):
             del self.fields[name]
+        for field in self.fields.values():
+            field.show_hidden_initial = True
 
 
 class FeedbackReportForm(forms.Form):

@@ -174,7 +174,11 @@ def lead_edit(request, pk):
     initial = {field: getattr(lead, field) for field in services.LEAD_DATA_FIELDS}
     form = forms.LeadEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        services.lead_update(lead=lead, actor=request.user, data=form.cleaned_data)
+        edited = {name: form.cleaned_data[name] for name in form.changed_data}
+        if not edited:
+            messages.info(request, "Nothing was changed.")
+            return redirect(lead)
+        services.lead_update(lead=lead, actor=request.user, data=edited)
         messages.success(request, "Lead details saved.")
         return redirect(lead)
     return render(request, "leads/lead_form.html", {"form": form, "lead": lead})

@@ -574,6 +574,36 @@ def test_edit_lead_details(client_for, marketer):
     assert lead.title == "VP Engineering" and lead.segment == "enterprise"
 
 
+def test_an_edit_writes_only_what_its_user_changed(client_for, marketer, manager):
+    """Two people correct the same lead from forms opened at the same time:
+    each keeps the other's change (the form posts the values it was opened with)."""
+    lead = make_lead(title="Engineer", phone="111", company="Acme")
+    url = reverse("leads:lead_edit", args=[lead.pk])
+    page = client_for(marketer).get(url).content.decode()
+    assert 'name="initial-phone" value="111"' in page
+    opened = {"first_name": lead.first_name, "last_name": lead.last_name, "title": "Engineer",
+              "phone": "111", "company": "Acme"}  # fmt: skip
+    as_opened = {f"initial-{name}": value for name, value in opened.items()}
+    client_for(manager).post(url, {**opened, **as_opened, "phone": "222"})
+    client_for(marketer).post(url, {**opened, **as_opened, "title": "VP Engineering"})
+    lead.refresh_from_db()
+    assert (lead.title, lead.phone) == ("VP Engineering", "222")
+    # Clearing a field is a change too; sending the form back untouched is none.
+    client_for(marketer).post(url, {**opened, "phone": "222", "title": "VP Engineering",
+                                    **as_opened, "initial-phone": "222",
+                                    "initial-title": "VP Engineering", "company": ""})  # fmt: skip
+    lead.refresh_from_db()
+    assert lead.company == "" and lead.phone == "222"
+    version = lead.version
+    same = {**opened, "phone": "222", "title": "VP Engineering", "company": ""}
+    response = client_for(marketer).post(
+        url, {**same, **{f"initial-{k}": v for k, v in same.items()}}
+    )
+    assert response.status_code == 302
+    lead.refresh_from_db()
+    assert lead.version == version
+
+
 # --- Accounts, deals, feedback view ------------------------------------------------------------
 
 
