@@ -182,6 +182,19 @@ WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or STATE_DIR / "media")
 MEDIA_URL = "media/"
 
+# One cache shared by every web and worker process (a process-local cache
+# would give each gunicorn worker its own copy and a stale one after another
+# process changed the data): a table in the app's own PostgreSQL, created by
+# a migration (config/migrations/0005_cache_table.py), so the embedded
+# defaults need nothing more.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "accord_cache",
+        "OPTIONS": {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 5000)},
+    }
+}
+
 # The public sample CRM (read-only) that `make demo` imports.
 SAMPLE_DATA_DIR = Path(
     os.environ.get("SAMPLE_DATA_DIR") or BASE_DIR.parent / "shared" / "data" / "maven-crm"
