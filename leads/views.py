@@ -198,12 +198,14 @@ LEAD_ACTIONS = {
 }
 
 
-def _lead_page_context(request, lead, *, action="", form=None):
+def _lead_page_context(request, lead, *, action="", form=None, before=None):
+    """The lead page; `before` (a timeline cursor) starts the timeline at
+    older entries (the "Show older" link without JavaScript)."""
     lead.refresh_from_db()
     user = request.user
     allowed = services.lead_allowed_transitions(lead)
     can_work = permissions.can_work_lead(user, lead)
-    entries, older_than = selectors.lead_timeline(lead)
+    entries, older_than = selectors.lead_timeline(lead, before=before)
     if action and form is None and action in LEAD_ACTIONS:
         form_class = LEAD_ACTIONS[action][0]
         form = form_class(initial={"owner": lead.owner_id} if action == "assign" else None)
@@ -211,6 +213,7 @@ def _lead_page_context(request, lead, *, action="", form=None):
         "lead": lead,
         "timeline": entries,
         "older_than": older_than,
+        "timeline_before": before is not None,
         "action": action if action in LEAD_ACTIONS else "",
         "action_label": LEAD_ACTIONS.get(action, ("", ""))[1],
         "form": form,
@@ -238,19 +241,22 @@ def _lead_page_context(request, lead, *, action="", form=None):
 def lead_detail(request, pk):
     """A lead: who, account, owner, stage, score, and one timeline of
     everything that happened. `?do=<action>` opens that action's form;
-    `?before=<time>` (htmx) returns older timeline entries."""
+    `?before=<cursor>` returns older timeline entries (htmx: just those; a
+    plain request: the page with the timeline starting there)."""
     lead = get_object_or_404(
         Lead.objects.select_related("account", "owner", "source_campaign"), pk=pk
     )
-    if is_fragment(request) and request.GET.get("before"):
+    before = None
+    if request.GET.get("before"):
         before = selectors.TimelineCursor.parse(request.GET["before"])
+    if is_fragment(request) and request.GET.get("before"):
         entries, older_than = selectors.lead_timeline(lead, before=before)
         return render(
             request,
             "leads/lead_detail.html#timeline-entries",
             {"lead": lead, "timeline": entries, "older_than": older_than},
         )
-    context = _lead_page_context(request, lead, action=request.GET.get("do", ""))
+    context = _lead_page_context(request, lead, action=request.GET.get("do", ""), before=before)
     template = "leads/lead_detail.html"
     if is_fragment(request):
         template += "#lead-main"

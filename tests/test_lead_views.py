@@ -334,6 +334,27 @@ def test_timeline_pages_back_with_htmx(client_for, rep):
     assert len(older.context["timeline"]) == 70 - 60  # the rest, none repeated
 
 
+def test_timeline_pages_back_without_javascript(client_for, rep):
+    """The "Show older" link is a real link: the page with the timeline
+    starting at the older entries, and a way back to the newest."""
+    lead = make_lead(owner=rep)
+    now = timezone.now()
+    for i in range(70):
+        make_touchpoint(lead, occurred_at=now - timedelta(hours=i))
+    client = client_for(rep)
+    first = client.get(lead.get_absolute_url())
+    assert "Back to the newest" not in first.content.decode()
+    older = client.get(lead.get_absolute_url(), {"before": first.context["older_than"].token})
+    body = older.content.decode()
+    assert "<html" in body and "Back to the newest" in body
+    assert len(older.context["timeline"]) == 10 and older.context["older_than"] is None
+    newest_first = {e.item.pk for e in first.context["timeline"]}
+    assert newest_first.isdisjoint(e.item.pk for e in older.context["timeline"])
+    # A hand-edited cursor shows the page from the newest entries.
+    odd = client.get(lead.get_absolute_url(), {"before": "yesterday"})
+    assert odd.status_code == 200 and len(odd.context["timeline"]) == 60
+
+
 def test_timeline_pages_through_entries_sharing_a_moment(client_for, rep):
     """A rejection writes two stage changes and its feedback at one moment;
     with the page boundary among them, none is skipped or shown twice."""
