@@ -637,13 +637,13 @@ def _diff(request, kind, pk):
     )
 
 
-@require_http_methods(["GET"])
+@require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def sla_impact(request, pk):
     return _impact(request, SLA, pk)
 
 
-@require_http_methods(["GET"])
+@require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def icp_impact(request, pk):
     return _impact(request, ICP, pk)
@@ -651,21 +651,37 @@ def icp_impact(request, pk):
 
 def _impact(request, kind, pk):
     """Before publishing: the last 90 days' leads under the draft and under the
-    versions in force. Evaluating them takes seconds on a large database, so
-    the page comes at once and fetches its figures (the page's fragment) with
-    htmx; without JavaScript, `?figures=1` renders the page with them."""
+    versions in force. The figures are cached (see `sla.impact`), but a cold
+    computation takes seconds on a large database, so the page comes at once
+    and fetches its figures (the page's fragment) with htmx; without
+    JavaScript, `?figures=1` renders the page with them. A POST ("Re-evaluate
+    now", by those who may edit drafts) evaluates both sides afresh."""
     version = _version_or_404(kind, pk)
-    figures = version.is_draft and (is_fragment(request) or bool(request.GET.get("figures")))
+    key = "draft_sla" if kind is SLA else "draft_icp"
     impact = None
-    if figures:
-        key = "draft_sla" if kind is SLA else "draft_icp"
-        impact = impact_preview(**{key: version})
+    if request.method == "POST":
+        if not versions.can_draft(request.user):
+            raise PermissionDenied(
+                "Marketing, sales managers and RevOps admins re-evaluate drafts."
+            )
+        page = kind.url("impact", version.pk)
+        if not version.is_draft:  # published meanwhile: the page says so
+            return HttpResponseClientRedirect(page) if is_fragment(request) else redirect(page)
+        impact = impact_preview(**{key: version}, refresh=True)
+        if not is_fragment(request):
+            return redirect(f"{page}?figures=1")
+        figures = True
+    else:
+        figures = version.is_draft and (is_fragment(request) or bool(request.GET.get("figures")))
+        if figures:
+            impact = impact_preview(**{key: version})
     context = {
         "kind": kind,
         "version": version,
         "impact": impact,
         "figures_later": version.is_draft and not figures,
         "can_publish": version.is_draft and versions.can_publish(request.user),
+        "can_reevaluate": version.is_draft and versions.can_draft(request.user),
     }
     if figures and is_fragment(request):
         return render(request, "sla/agreement/impact.html#impact-figures", context)

@@ -10,6 +10,9 @@ database triggers refuse changes to published versions as a last line.
 Validation that needs the whole version (fit bands of one attribute must not
 overlap) runs after the writes, inside the same transaction, so a section
 that rearranges several bands at once is judged on its result.
+
+Every write has a worker compute the draft's impact preview once the
+transaction commits (`sla.impact.impact_preview_prepare_on_commit`).
 """
 
 from dataclasses import dataclass, field
@@ -20,6 +23,7 @@ from django.db import transaction
 
 from config.audit import audit_record
 from sla import versions
+from sla.impact import impact_preview_prepare_on_commit
 from sla.models import (
     BehaviourCriterion,
     EngagementGroup,
@@ -64,6 +68,7 @@ def _write(part, data: dict, *, actor, exclude=()):
         obj=part,
         changes={"version": part.version.label, **changes},
     )
+    impact_preview_prepare_on_commit(version=part.version)
     return part
 
 
@@ -152,6 +157,7 @@ def part_delete(*, part, actor) -> None:
         changes={"version": version.label},
     )
     part.delete()
+    impact_preview_prepare_on_commit(version=version)
 
 
 # --- Whole sections ------------------------------------------------------------------------

@@ -58,6 +58,16 @@ def rescore_lane_run(job_id: int, lane: int):
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def impact_preview_prepare_run(kind: str, version_id: int):
+    """A draft ("sla" or "icp") was saved: compute and cache its impact
+    preview, so the page finds it ready. Idempotent (figures cached for the
+    draft as it stands are kept; a version no longer a draft is skipped)."""
+    from sla.impact import impact_preview_prepare
+
+    impact_preview_prepare(kind=kind, version_id=version_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def response_clock_sweep_run():
     """Beat fires this every minute: breach overdue clocks, escalate."""
     from sla.services import response_clock_sweep

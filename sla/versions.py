@@ -88,6 +88,7 @@ def sla_draft_create(*, actor, based_on: SlaVersion | None = None, title: str = 
         draft.working_days = [0, 1, 2, 3, 4]
         draft.save()
         audit_record(actor=actor, action="sla.draft", obj=draft)
+        _impact_preview_prepare(draft)
         return draft
     draft = SlaVersion(
         **_copy_fields(source),
@@ -118,6 +119,7 @@ def sla_draft_create(*, actor, based_on: SlaVersion | None = None, title: str = 
         for criterion in source.behaviour_criteria.all()
     )
     audit_record(actor=actor, action="sla.draft", obj=draft, changes={"based_on": source.label})
+    _impact_preview_prepare(draft)
     return draft
 
 
@@ -149,11 +151,19 @@ def icp_draft_create(*, actor, based_on: IcpVersion | None = None, title: str = 
         obj=draft,
         changes={"based_on": source.label} if source else {},
     )
+    _impact_preview_prepare(draft)
     return draft
 
 
 def _kind(version) -> str:
     return "sla" if isinstance(version, SlaVersion) else "icp"
+
+
+def _impact_preview_prepare(draft) -> None:
+    """A draft was written: its impact preview is computed after commit."""
+    from sla.impact import impact_preview_prepare_on_commit
+
+    impact_preview_prepare_on_commit(version=draft)
 
 
 def require_draft(version) -> None:
@@ -180,6 +190,7 @@ def version_update(*, version, actor, data: dict):
     version.save()
     if changes:
         audit_record(actor=actor, action=f"{_kind(version)}.edit", obj=version, changes=changes)
+        _impact_preview_prepare(version)
     return version
 
 

@@ -537,9 +537,11 @@ def test_impact_of_a_stricter_icp_shows_who_drops_out(scored_leads, marketer):
     assert result["totals"]["draft"] == 0
 
 
-def test_impact_reuses_the_in_force_side_until_a_version_is_published(
+def test_impact_reuses_what_it_evaluated_until_a_version_is_published(
     scored_leads, marketer, revops, monkeypatch
 ):
+    """The draft's figures are cached (tests/test_sla_impact.py: under its
+    content), the in-force side per lead for every draft."""
     sla, _, _ = scored_leads
     cache.clear()
     evaluated = []
@@ -555,16 +557,23 @@ def test_impact_reuses_the_in_force_side_until_a_version_is_published(
     first = impact.impact_preview(draft_sla=draft)
     assert evaluated == [(draft, 3), (sla, 3)]
 
-    evaluated.clear()  # again: only the draft is evaluated
+    evaluated.clear()  # again: nothing is evaluated
     second = impact.impact_preview(draft_sla=draft)
-    assert evaluated == [(draft, 3)]
+    assert evaluated == []
     assert second["totals"] == first["totals"] == {"leads": 3, "draft": 2, "current": 1}
     assert second["in_force_as_of"] == first["in_force_as_of"]
+    assert second["as_of"] == first["as_of"]
 
-    evaluated.clear()  # a new lead: evaluated under the versions in force too, alone
+    evaluated.clear()  # a new lead: evaluated on both sides, alone
     make_lead(title="Student", employees=3)
     assert impact.impact_preview(draft_sla=draft)["totals"]["leads"] == 4
-    assert evaluated == [(draft, 4), (sla, 1)]
+    assert evaluated == [(draft, 1), (sla, 1)]
+
+    evaluated.clear()  # another draft: the draft, and the lead the in-force side lacks
+    other = versions.sla_draft_create(actor=marketer)
+    assert impact.impact_preview(draft_sla=other)["totals"]["leads"] == 4
+    assert evaluated == [(other, 4), (sla, 1)]
+    other.delete()
 
     versions.version_publish(version=draft, actor=revops, changelog="Threshold 35.")
     evaluated.clear()  # another version in force: evaluated afresh

@@ -97,14 +97,14 @@ ACCESS = {
     "sla:sla_publish": write(ADMINS, pk("sla_draft")),
     "sla:sla_discard": write(DRAFTERS, pk("sla_draft")),
     "sla:sla_diff": read(pk("sla")),
-    "sla:sla_impact": read(pk("sla_draft")),
+    "sla:sla_impact": (read(pk("sla_draft")), write(DRAFTERS, pk("sla_draft"))),  # re-evaluate
     "sla:icp_draft_create": write(DRAFTERS),
     "sla:icp_detail": read(pk("icp")),
     "sla:icp_section_save": write(DRAFTERS, lambda w: {"pk": w["icp_draft"].pk, "section": "fit"}),
     "sla:icp_publish": write(ADMINS, pk("icp_draft")),
     "sla:icp_discard": write(DRAFTERS, pk("icp_draft")),
     "sla:icp_diff": read(pk("icp")),
-    "sla:icp_impact": read(pk("icp_draft")),
+    "sla:icp_impact": (read(pk("icp_draft")), write(DRAFTERS, pk("icp_draft"))),
     "sla:persona_delete": write(
         DRAFTERS, lambda w: {"pk": w["icp_draft"].pk, "persona_pk": w["draft_persona"].pk}
     ),
