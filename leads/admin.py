@@ -1,8 +1,13 @@
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from config.audit import AuditedAdmin
 from config.backoffice import SystemTableAdmin
 from leads import models
+from leads.selectors import accounts_like
 
 
 @admin.register(models.Team)
@@ -31,14 +36,121 @@ class ProductAdmin(admin.ModelAdmin):
     search_fields = ("name", "series")
 
 
+def _lookalikes_html(accounts) -> str:
+    """“Acme Corporation (acme.com; account page)”, each linked to its admin
+    page and to its account page."""
+    return format_html_join(
+        "; ",
+        '<a href="{}">{}</a> ({}<a href="{}">account page</a>)',
+        (
+            (
+                reverse("admin:leads_account_change", args=[account.pk]),
+                account.name,
+                f"{account.domain}, " if account.domain else "",
+                account.get_absolute_url(),
+            )
+            for account in accounts
+        ),
+    )
+
+
+class AccountAdminForm(forms.ModelForm):
+    """The admin's account form. Adding an account, or renaming one, so that it
+    looks like existing accounts (`accounts_like`: the same name once case,
+    punctuation and suffixes such as Inc are set aside, or the same domain) is
+    held back with a hint naming them, until the user ticks `save_anyway`.
+    After validation `lookalikes` lists them (empty when the name is not new)."""
+
+    save_anyway = forms.BooleanField(
+        required=False,
+        label="Save anyway: this is a different company",
+        help_text="Tick this only after checking the accounts named above.",
+    )
+
+    # No Meta: AccountAdmin's form factory gives the model and its fields.
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lookalikes: list[models.Account] = []
+
+    @property
+    def changed_data(self):
+        # The confirmation is not a change to the account (nor to its audit trail).
+        return [name for name in super().changed_data if name != "save_anyway"]
+
+    @property
+    def held_as_lookalike(self) -> bool:
+        """Whether the form was refused for looking like existing accounts."""
+        return self.has_error("__all__", code="lookalike")
+
+    def clean(self):
+        cleaned = super().clean()
+        name = cleaned.get("name") or ""
+        adding = self.instance.pk is None
+        if not name or (not adding and models.company_name_key(name) == self.instance.name_key):
+            return cleaned
+        self.lookalikes = accounts_like(
+            name=name, domain=cleaned.get("domain") or "", exclude_pk=self.instance.pk
+        )
+        if self.lookalikes and not cleaned.get("save_anyway"):
+            if adding:
+                todo = "If it is the same company, edit that account instead of adding this one."
+            else:
+                todo = (
+                    "If it is the same company, move this account's leads and deals to that "
+                    "one and delete this one, rather than renaming it."
+                )
+            raise ValidationError(
+                format_html(
+                    "{} {}. {} If it is a different company, tick “Save anyway” below and "
+                    "save again.",
+                    "This looks like an existing account:" if adding else
+                    "The new name looks like an existing account:",
+                    _lookalikes_html(self.lookalikes),
+                    todo,
+                ),
+                code="lookalike",
+            )  # fmt: skip
+        return cleaned
+
+
 @admin.register(models.Account)
 class AccountAdmin(AuditedAdmin, admin.ModelAdmin):
+    """Accounts are added here (and by imports). An account whose name looks
+    like existing ones is saved only once the admin confirms it (see
+    AccountAdminForm and templates/admin/leads/account/change_form.html), and
+    the saved page then repeats which accounts it looks like."""
+
+    form = AccountAdminForm
     list_display = ("name", "domain", "industry", "segment", "employees", "country", "owner")
     list_filter = ("segment", "industry", "country", "region")
     search_fields = ("name", "domain", "external_id")
     list_select_related = ("owner",)
     autocomplete_fields = ("parent", "owner")
     readonly_fields = ("name_key", "created_at", "updated_at")
+
+    def get_fields(self, request, obj=None):
+        # The confirmation box is shown by the template, and only when needed.
+        return [name for name in super().get_fields(request, obj) if name != "save_anyway"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if form.lookalikes:
+            todo = (
+                "move this account's leads and deals to the existing one, then delete this one"
+                if change
+                else f"delete “{obj.name}” and edit the existing account instead"
+            )
+            messages.warning(
+                request,
+                format_html(
+                    "“{}” was saved, and it looks like an existing account: {}. If they turn "
+                    "out to be the same company, {}.",
+                    obj.name,
+                    _lookalikes_html(form.lookalikes),
+                    todo,
+                ),
+            )
 
 
 class CampaignSpendInline(admin.TabularInline):

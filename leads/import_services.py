@@ -5,7 +5,9 @@ uploaded --import_job_map--> previewed --import_job_start--> queued
 
 The engine (`leads.importing`) does the importing; these services keep the
 job's record: its file, mapping and options, dry-run preview, progress,
-counts and rejected rows.
+counts, rejected rows and look-alike notices (rows that create an account
+looking like another: `notice_count` of them, the first NOTICES_KEPT in
+`notices`; they are not rejections and stay out of the rejected rows).
 """
 
 import hashlib
@@ -22,11 +24,13 @@ from django.utils import timezone
 from config.queue import enqueue_on_commit
 from leads import permissions
 from leads.importing import (
+    NOTICES_KEPT,
     CsvTable,
     ImportFileError,
     ImportMappingError,
     ImportOptions,
     ImportResult,
+    RowNotice,
     csv_bytes_read,
     csv_open,
     fields_for,
@@ -131,7 +135,8 @@ def import_job_map(*, job: ImportJob, mapping: dict, options: ImportOptions, act
     """Save the column mapping and options, and run the dry run: every row of
     a file up to PREVIEW_ALL_ROWS_UP_TO rows, else the first
     PREVIEW_SAMPLE_ROWS. Stores what the rows would do (the job's counts,
-    `processed_rows` = rows previewed) and their errors. Writes no records.
+    `processed_rows` = rows previewed), their errors and look-alike notices.
+    Writes no records.
     Allowed while the job is uploaded or previewed (ImportStateError
     otherwise); ImportMappingError for a mapping that cannot work."""
     permissions.require(permissions.can_import(actor), NOT_ALLOWED)
@@ -160,6 +165,8 @@ def import_job_map(*, job: ImportJob, mapping: dict, options: ImportOptions, act
         job.updated_count = result.updated
         job.unchanged_count = result.unchanged
         job.error_count = result.error_count
+        job.notice_count = result.notice_count
+        job.notices = _notices_json(result.notices)
         job.failure = ""
         job.save()
     return job
@@ -168,8 +175,9 @@ def import_job_map(*, job: ImportJob, mapping: dict, options: ImportOptions, act
 @transaction.atomic
 def import_job_start(*, job: ImportJob, actor) -> ImportJob:
     """previewed -> queued, and enqueue the import after commit. The preview's
-    counts and errors are cleared. Refuses (ImportConflict) while the same
-    file is being imported by another job; ImportStateError unless previewed."""
+    counts, errors and notices are cleared (the import records its own).
+    Refuses (ImportConflict) while the same file is being imported by another
+    job; ImportStateError unless previewed."""
     permissions.require(permissions.can_import(actor), NOT_ALLOWED)
     from leads.tasks import import_run
 
@@ -186,7 +194,8 @@ def import_job_start(*, job: ImportJob, actor) -> ImportJob:
     job.row_errors.all().delete()
     job.status = ImportJob.Status.QUEUED
     job.processed_rows = job.created_count = job.updated_count = 0
-    job.unchanged_count = job.error_count = 0
+    job.unchanged_count = job.error_count = job.notice_count = 0
+    job.notices = []
     job.failure = ""
     job.started_at = job.finished_at = None
     job.save()
@@ -266,16 +275,33 @@ def import_job_run(*, job_id: int) -> None:
 
 
 def _progress_record(job_id: int, batch: ImportResult) -> None:
-    """Add a batch's counts and rejected rows to the job. Runs inside the
-    batch's transaction, so progress and records commit together."""
+    """Add a batch's counts, rejected rows and notices to the job. Runs inside
+    the batch's transaction, so progress and records commit together."""
     ImportJob.objects.filter(pk=job_id).update(
         processed_rows=F("processed_rows") + batch.rows,
         created_count=F("created_count") + batch.created,
         updated_count=F("updated_count") + batch.updated,
         unchanged_count=F("unchanged_count") + batch.unchanged,
         error_count=F("error_count") + batch.error_count,
+        notice_count=F("notice_count") + batch.notice_count,
     )
     _row_errors_store(job_id, batch)
+    if batch.notices:
+        _notices_append(job_id, batch.notices)
+
+
+def _notices_json(notices: list[RowNotice]) -> list[dict]:
+    return [notice.to_json() for notice in notices[:NOTICES_KEPT]]
+
+
+def _notices_append(job_id: int, notices: list[RowNotice]) -> None:
+    """Keep a batch's notices on the job while it holds fewer than
+    NOTICES_KEPT. A read and a write in the batch's transaction: safe, as the
+    job's one runner (see import_job_run) is the only writer."""
+    kept = ImportJob.objects.filter(pk=job_id).values_list("notices", flat=True).get()
+    room = NOTICES_KEPT - len(kept)
+    if room > 0:
+        ImportJob.objects.filter(pk=job_id).update(notices=kept + _notices_json(notices[:room]))
 
 
 def _row_errors_store(job_id: int, result: ImportResult) -> None:

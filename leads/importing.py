@@ -6,7 +6,7 @@ Usable without the web UI (the demo loader calls it directly):
     mapping = mapping_suggest("opportunities", table.headers)   # {field: column}
     result = rows_import(kind="opportunities", rows=table.rows(), mapping=mapping,
                          options=ImportOptions(stage_mapping={"Engaging": "demo"}))
-    result.created, result.updated, result.unchanged, result.errors
+    result.created, result.updated, result.unchanged, result.errors, result.notices
 
 Contracts:
 
@@ -27,12 +27,20 @@ Contracts:
 - `dry_run=True` does everything except write (records that a row would
   create, e.g. a missing account, are remembered in memory so later rows see
   them).
+- A row that creates an account looking like another one (the same name once
+  case, punctuation and suffixes such as Inc or Corp are set aside, or the same
+  domain), in Accord or created by an earlier row of the file, still imports
+  and gets a `RowNotice` saying what to do if they are the same company.
+  Notices are not errors (never in the rejected rows); finding them costs no
+  query per row (accounts: none more per batch; opportunities: one per batch
+  that creates accounts).
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import functools
 import io
 import itertools
@@ -80,6 +88,8 @@ BATCH_SIZE = 2_000
 ROW_ERROR_KEY = "row"  # errors about the row as a whole, not one field
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_MAX_ROWS = 500_000
+NOTICES_KEPT = 200  # notices an ImportResult keeps (all of them are counted)
+LOOKALIKES_PER_NOTICE = 3
 KINDS = ("accounts", "leads", "opportunities", "touchpoints")
 
 
@@ -726,10 +736,59 @@ class RowError:
     errors: dict[str, list[str]]
 
 
+@dataclass(frozen=True)
+class AccountLookalike:
+    """An account that looks like one a row creates: in Accord (`id` set) or
+    created by an earlier row of the same file (`row_number` set)."""
+
+    name: str
+    domain: str = ""
+    external_id: str = ""
+    id: int | None = None
+    row_number: int | None = None
+
+    def describe(self) -> str:
+        """“Acme Corporation” (acme.com, row 3 of this file)."""
+        details = [self.domain] if self.domain else []
+        if self.row_number is not None:
+            details.append(f"row {self.row_number} of this file")
+        return f"“{self.name}”" + (f" ({', '.join(details)})" if details else "")
+
+
+@dataclass
+class RowNotice:
+    """A row that imports, but creates the account `name` while others look
+    like it (`lookalikes`, at most LOOKALIKES_PER_NOTICE, those in Accord
+    first). `advice` says what to do if one of them is the same company."""
+
+    row_number: int
+    name: str
+    lookalikes: list[AccountLookalike]
+    advice: str
+
+    @property
+    def message(self) -> str:
+        others = "; ".join(like.describe() for like in self.lookalikes)
+        return f"Creates the account “{self.name}”, which looks like {others}. {self.advice}"
+
+    def to_json(self) -> dict:
+        return {
+            "row_number": self.row_number,
+            "name": self.name,
+            "lookalikes": [
+                {"name": x.name, "domain": x.domain, "id": x.id, "row_number": x.row_number}
+                for x in self.lookalikes
+            ],
+            "advice": self.advice,
+        }
+
+
 @dataclass
 class ImportResult:
     """What an import (or one batch of it) did. `rows` counts every row
-    handled, including `blank` ones that were skipped."""
+    handled, including `blank` ones that were skipped. `notices` keeps the
+    first NOTICES_KEPT look-alike notices, in row order; `notice_count`
+    counts them all."""
 
     created: int = 0
     updated: int = 0
@@ -738,10 +797,17 @@ class ImportResult:
     rows: int = 0
     blank: int = 0
     dry_run: bool = False
+    notices: list[RowNotice] = field(default_factory=list)
+    notice_count: int = 0
 
     @property
     def error_count(self) -> int:
         return len(self.errors)
+
+    def notices_add(self, notices: list[RowNotice], *, count: int | None = None) -> None:
+        """Count `count` notices (default: all given) and keep those that fit."""
+        self.notice_count += len(notices) if count is None else count
+        self.notices.extend(notices[: max(0, NOTICES_KEPT - len(self.notices))])
 
     def merge(self, other: ImportResult) -> None:
         self.created += other.created
@@ -750,6 +816,7 @@ class ImportResult:
         self.errors.extend(other.errors)
         self.rows += other.rows
         self.blank += other.blank
+        self.notices_add(other.notices, count=other.notice_count)
 
 
 def row_errors_text(kind: str, errors: Mapping[str, list[str]]) -> str:
@@ -999,6 +1066,9 @@ class _Outcome:
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
     deferred: list = field(default_factory=list)
+    notices: list[RowNotice] = field(default_factory=list)
+    # (row number, unsaved Account) for each account the batch creates.
+    new_accounts: list[tuple[int, Account]] = field(default_factory=list)
 
     def reject(self, row: _Row, errors: dict[str, list[str]]) -> None:
         self.errors.append(RowError(row.number, _jsonable(row.raw), errors))
@@ -1081,6 +1151,126 @@ def _accounts_by_domain(domains: Iterable[str]) -> dict[str, int]:
     return dict(Account.objects.filter(domain__in=domains).values_list("domain", "id"))
 
 
+class _NewAccounts:
+    """Accounts an import creates (or, in a dry run, would create), each with
+    the number of the row that creates it: found again by lower-case name or
+    domain, and by name key or domain for look-alike notices."""
+
+    def __init__(self):
+        self.by_name: dict[str, Account] = {}
+        self.by_domain: dict[str, Account] = {}
+        self._rows_by_key: dict[str, list[tuple[int, Account]]] = {}
+        self._rows_by_domain: dict[str, list[tuple[int, Account]]] = {}
+
+    def add(self, row_number: int, account: Account) -> None:
+        self.by_name.setdefault(account.name.lower(), account)
+        if account.domain:
+            self.by_domain.setdefault(account.domain, account)
+            self._rows_by_domain.setdefault(account.domain, []).append((row_number, account))
+        if account.name_key:
+            self._rows_by_key.setdefault(account.name_key, []).append((row_number, account))
+
+    def find(self, *, name: str, domain: str) -> Account | None:
+        """The account created for this domain, else for this name (the
+        order in which accounts in Accord are matched)."""
+        if domain and domain in self.by_domain:
+            return self.by_domain[domain]
+        return self.by_name.get(name.lower()) if name else None
+
+    def like(self, account: Account) -> list[AccountLookalike]:
+        """The accounts added so far that share `account`'s name key or domain."""
+        entries = [
+            *(self._rows_by_key.get(account.name_key, []) if account.name_key else []),
+            *(self._rows_by_domain.get(account.domain, []) if account.domain else []),
+        ]
+        found = {row_number: other for row_number, other in entries if other is not account}
+        return [
+            AccountLookalike(name=other.name, domain=other.domain, row_number=row_number)
+            for row_number, other in sorted(found.items())
+        ]
+
+
+def _accounts_by_key(accounts: Iterable[Account]) -> dict[str, list[AccountLookalike]]:
+    """{name key: [look-alike]} for accounts in Accord, oldest first."""
+    found: dict[str, list[AccountLookalike]] = {}
+    for account in sorted(accounts, key=lambda a: a.pk):
+        if account.name_key:
+            found.setdefault(account.name_key, []).append(
+                AccountLookalike(
+                    name=account.name,
+                    domain=account.domain,
+                    external_id=account.external_id,
+                    id=account.pk,
+                )
+            )
+    return found
+
+
+def _lookalikes(
+    account: Account,
+    *,
+    in_accord: dict[str, list[AccountLookalike]],
+    in_file: Iterable[_NewAccounts],
+) -> list[AccountLookalike]:
+    """Who the new `account` looks like: accounts in Accord with its name key
+    (one with its domain would have matched the row), then accounts earlier
+    rows of the file create with its name key or domain."""
+    found = list(in_accord.get(account.name_key, [])) if account.name_key else []
+    for created in in_file:
+        found.extend(created.like(account))
+    return found[:LOOKALIKES_PER_NOTICE]
+
+
+def _lookalike_notice(
+    *, kind: str, row_number: int, account: Account, lookalikes: list[AccountLookalike]
+) -> RowNotice:
+    """The notice for a row creating `account` that looks like `lookalikes`,
+    with what to do if it is the same company as the first of them."""
+    first = lookalikes[0]
+    if first.row_number is not None:
+        if kind == "accounts":
+            advice = (
+                f"If it is the same company as row {first.row_number}'s “{first.name}”, merge "
+                "the two rows into one."
+            )
+        else:
+            advice = (
+                f"If it is the same company as row {first.row_number}'s “{first.name}”, write "
+                "the account the same way in both rows."
+            )
+    elif kind == "accounts":
+        if first.domain:
+            how = f"its domain {first.domain}"
+        elif first.external_id:
+            how = f"its external id {first.external_id}"
+        else:
+            how = f"its exact name “{first.name}”"
+        advice = (
+            f"If it is the same company as “{first.name}”, give this row {how} so the import "
+            "updates that account instead of creating another."
+        )
+    else:
+        domain = f" (or give its domain {first.domain})" if first.domain else ""
+        advice = (
+            f"If it is the same company as “{first.name}”, write the account as "
+            f"“{first.name}”{domain} so the deal goes to that account instead."
+        )
+    return RowNotice(row_number=row_number, name=account.name, lookalikes=lookalikes, advice=advice)
+
+
+def _notices_link(outcome: _Outcome) -> None:
+    """Once the batch's new accounts are saved, give the look-alikes that
+    earlier rows of the batch created their ids (so pages can link them)."""
+    ids = {row_number: account.pk for row_number, account in outcome.new_accounts}
+    for notice in outcome.notices:
+        notice.lookalikes = [
+            dataclasses.replace(like, id=ids[like.row_number])
+            if like.id is None and like.row_number in ids
+            else like
+            for like in notice.lookalikes
+        ]
+
+
 class _AccountImporter(_Importer):
     kind = "accounts"
     DATA_FIELDS = (
@@ -1100,6 +1290,8 @@ class _AccountImporter(_Importer):
         super().__init__(**kwargs)
         self.deferred_parents: list = []  # (row, child key, parent lname, status)
         self.names_in_file: set[str] = set()
+        # Dry run: the accounts earlier batches would create (a real run finds them in Accord).
+        self.pending_accounts = _NewAccounts()
 
     def key(self, values):
         if values.get("external_id"):
@@ -1111,17 +1303,24 @@ class _AccountImporter(_Importer):
     def key_label(self, key):
         return key[0]
 
-    def _existing(self, rows: list[_Row]) -> tuple[dict, dict, dict]:
+    def _existing(self, rows: list[_Row], *, name_keys: bool = False) -> tuple[dict, ...]:
+        """(by external id, by domain, by lower-case name, by name key) for
+        the accounts in Accord the rows may match, in one query. With
+        `name_keys`, it also fetches accounts sharing a row's name key, for
+        look-alike notices (they can only add entries no row matches on)."""
         external_ids = {r.values["external_id"] for r in rows if r.values.get("external_id")}
         domains = {r.values["domain"] for r in rows if r.values.get("domain")}
         names = {r.values["name"].lower() for r in rows if r.values.get("name")}
+        keys = {company_name_key(r.values.get("name", "")) for r in rows} if name_keys else set()
+        keys.discard("")
         by_external, by_domain, by_name = {}, {}, {}
-        if not (external_ids or domains or names):
-            return by_external, by_domain, by_name
-        accounts = (
-            Account.objects.annotate(lname=Lower("name"))
-            .filter(Q(external_id__in=external_ids) | Q(domain__in=domains) | Q(lname__in=names))
-            .order_by("-id")
+        if not (external_ids or domains or names or keys):
+            return by_external, by_domain, by_name, {}
+        condition = Q(external_id__in=external_ids) | Q(domain__in=domains) | Q(lname__in=names)
+        if keys:
+            condition |= Q(name_key__in=keys)
+        accounts = list(
+            Account.objects.annotate(lname=Lower("name")).filter(condition).order_by("-id")
         )
         for account in accounts:  # oldest last, so it wins among same names
             if account.external_id:
@@ -1129,7 +1328,7 @@ class _AccountImporter(_Importer):
             if account.domain:
                 by_domain[account.domain] = account
             by_name.setdefault(account.lname, {})[bool(account.domain)] = account
-        return by_external, by_domain, by_name
+        return by_external, by_domain, by_name, _accounts_by_key(accounts)
 
     @staticmethod
     def _match(values, by_external, by_domain, by_name):
@@ -1145,7 +1344,8 @@ class _AccountImporter(_Importer):
 
     def apply(self, rows):
         outcome = _Outcome()
-        by_external, by_domain, by_name = self._existing(rows)
+        by_external, by_domain, by_name, by_key = self._existing(rows, name_keys=True)
+        created = _NewAccounts()  # by the rows before this one
         new, changed_objects, changed_fields = [], [], set()
         for row in rows:
             values = row.values
@@ -1157,6 +1357,20 @@ class _AccountImporter(_Importer):
             account = self._match(values, by_external, by_domain, by_name)
             if account is None:
                 account = Account(created_at=self.now, **data)
+                lookalikes = _lookalikes(
+                    account, in_accord=by_key, in_file=(self.pending_accounts, created)
+                )
+                if lookalikes:
+                    outcome.notices.append(
+                        _lookalike_notice(
+                            kind=self.kind,
+                            row_number=row.number,
+                            account=account,
+                            lookalikes=lookalikes,
+                        )
+                    )
+                created.add(row.number, account)
+                outcome.new_accounts.append((row.number, account))
                 new.append(account)
                 outcome.created += 1
                 status = "created"
@@ -1177,11 +1391,15 @@ class _AccountImporter(_Importer):
                 )
         if not self.dry_run:
             Account.objects.bulk_create(new)
+            _notices_link(outcome)
             _bulk_update(Account, changed_objects, changed_fields, self.now)
         return outcome
 
     def accept(self, outcome):
         self.deferred_parents.extend(outcome.deferred)
+        if self.dry_run:
+            for row_number, account in outcome.new_accounts:
+                self.pending_accounts.add(row_number, account)
 
     def replay(self, row_number, raw, values):
         self.names_in_file.add(values["name"].lower())
@@ -1206,7 +1424,7 @@ class _AccountImporter(_Importer):
     def _parents_link(self, deferred, outcome: _Outcome) -> None:
         parents = _accounts_by_name({lname for _, _, lname, _, _ in deferred})
         children_values = [row.values for row, *_ in deferred]
-        by_external, by_domain, by_name = self._existing([row for row, *_ in deferred])
+        by_external, by_domain, by_name, _ = self._existing([row for row, *_ in deferred])
         changed = []
         for (row, _key, lname, status, parent_name), values in zip(
             deferred, children_values, strict=True
@@ -1377,7 +1595,8 @@ class _OpportunityImporter(_Importer):
         self.users = _UserDirectory()
         self.products = {_compact(name): (pk, name) for pk, name in
                          Product.objects.values_list("id", "name")}  # fmt: skip
-        self.pending_accounts: set[str] = set()  # dry run: accounts it would create
+        # Dry run: the accounts earlier batches would create (a real run finds them in Accord).
+        self.pending_accounts = _NewAccounts()
 
     def key(self, values):
         return ("external id", values["external_id"])
@@ -1396,13 +1615,13 @@ class _OpportunityImporter(_Importer):
         names = {r.values["account"].lower() for r in rows if r.values.get("account")}
         accounts_by_name = _accounts_by_name(names)
         accounts_by_domain = _accounts_by_domain({r.values.get("account_domain", "") for r in rows})
-        missing_accounts: dict[str, Account] = {}
+        missing_accounts = _NewAccounts()
         new_account_links: list[tuple[Opportunity, Account]] = []
         new, changed_objects, changed_fields, stage_changes = [], [], set(), []
         for row in rows:
             values = row.values
             errors: dict[str, list[str]] = {}
-            account_ref, account_label = self._account(
+            account_ref, account_label, creates_account = self._account(
                 values, accounts_by_name, accounts_by_domain, missing_accounts, errors
             )
             owner_id = product_id = None
@@ -1432,6 +1651,9 @@ class _OpportunityImporter(_Importer):
             if errors:
                 outcome.reject(row, errors)
                 continue
+            if creates_account:  # only for a row that imports: a rejected one creates nothing
+                missing_accounts.add(row.number, account_ref)
+                outcome.new_accounts.append((row.number, account_ref))
             data = {"stage": stage, "closed_on": closed_on}
             # The account is an id, an Account this batch creates, or None (blank).
             if isinstance(account_ref, int):
@@ -1482,10 +1704,11 @@ class _OpportunityImporter(_Importer):
                 outcome.updated += 1
             else:
                 outcome.unchanged += 1
+        outcome.notices.extend(self._lookalike_notices(outcome.new_accounts))
         if self.dry_run:
-            self.pending_accounts.update(missing_accounts)
             return outcome
-        Account.objects.bulk_create(missing_accounts.values())
+        Account.objects.bulk_create([account for _, account in outcome.new_accounts])
+        _notices_link(outcome)
         for opportunity, account in new_account_links:
             opportunity.account_id = account.pk
         Opportunity.objects.bulk_create(new)
@@ -1515,34 +1738,70 @@ class _OpportunityImporter(_Importer):
         )
         return outcome
 
-    def _account(self, values, by_name, by_domain, missing, errors):
-        """(account id, or an unsaved Account this batch creates, or None; its name)."""
+    def accept(self, outcome):
+        if self.dry_run:
+            for row_number, account in outcome.new_accounts:
+                self.pending_accounts.add(row_number, account)
+
+    def _account(self, values, by_name, by_domain, missing: _NewAccounts, errors):
+        """(account id, or an unsaved Account this batch creates, or None; its
+        name; whether this row creates that Account). Domain first, then
+        name, among accounts in Accord, then among those the file creates."""
         name = values.get("account", "")
         domain = values.get("account_domain", "")
         if domain and domain in by_domain:
-            return by_domain[domain], name
+            return by_domain[domain], name, False
         if name and name.lower() in by_name:
-            return by_name[name.lower()], name
+            return by_name[name.lower()], name, False
         if not name and not domain:
-            return None, ""
-        lname = (name or domain).lower()
-        if lname in missing:
-            return missing[lname], name
-        if lname in self.pending_accounts:  # dry run: an earlier batch would create it
-            return Account(name=name or domain), name
+            return None, "", False
+        created = missing.find(name=name, domain=domain) or self.pending_accounts.find(
+            name=name, domain=domain
+        )
+        if created is not None:
+            return created, name, False
         if not self.options.create_missing_accounts:
             errors["account"] = [
                 f"No account named “{name or domain}” (creating missing accounts is off)."
             ]
-            return None, name
+            return None, name, False
         account = Account(
             name=name or domain,
             name_key=company_name_key(name or domain),
             domain=domain,
             created_at=self.now,
         )
-        missing[lname] = account
-        return account, name
+        return account, name, True
+
+    def _lookalike_notices(self, new_accounts: list[tuple[int, Account]]) -> list[RowNotice]:
+        """Notices for the rows creating accounts that look like others, in
+        Accord or created earlier in the file: one query for the batch."""
+        keys = {account.name_key for _, account in new_accounts} - {""}
+        if not keys:
+            return []
+        # Only name keys: an account in Accord with the row's domain is the row's account.
+        in_accord = _accounts_by_key(
+            Account.objects.filter(name_key__in=keys).only(
+                "name", "name_key", "domain", "external_id"
+            )
+        )
+        earlier = _NewAccounts()
+        notices = []
+        for row_number, account in new_accounts:
+            lookalikes = _lookalikes(
+                account, in_accord=in_accord, in_file=(self.pending_accounts, earlier)
+            )
+            if lookalikes:
+                notices.append(
+                    _lookalike_notice(
+                        kind=self.kind,
+                        row_number=row_number,
+                        account=account,
+                        lookalikes=lookalikes,
+                    )
+                )
+            earlier.add(row_number, account)
+        return notices
 
     @staticmethod
     def _default_name(external_id: str, account: str, product: str) -> str:
@@ -1735,10 +1994,10 @@ def rows_import(
     Idempotent (upsert by natural key; unchanged rows write nothing). One
     transaction per batch; `on_progress(batch_result)` is called once per batch
     inside it (and once more for the accounts' parent pass), with that batch's
-    counts and errors. Duplicate natural keys within the file are rejected
-    (the first row wins). `skip_rows` resumes an interrupted run: the first
-    rows are neither counted nor written (accounts still read them to link
-    parents). Raises ImportMappingError for an unusable mapping."""
+    counts, errors and look-alike notices. Duplicate natural keys within the
+    file are rejected (the first row wins). `skip_rows` resumes an interrupted
+    run: the first rows are neither counted nor written (accounts still read
+    them to link parents). Raises ImportMappingError for an unusable mapping."""
     options = options or ImportOptions()
     mapping = {name: column for name, column in mapping.items() if column}
     mapping_check(kind, mapping)
@@ -1858,6 +2117,8 @@ def _batch_run(kind, importer, parser, batch, seen_keys, *, dry_run, on_progress
                 outcome.unchanged += single.unchanged
                 outcome.errors.extend(single.errors)
                 outcome.deferred.extend(single.deferred)
+                outcome.notices.extend(single.notices)
+                outcome.new_accounts.extend(single.new_accounts)
         _outcome_merge(batch_result, outcome, importer)
         batch_result.errors.sort(key=lambda e: e.row_number)
         if on_progress:
@@ -1870,4 +2131,5 @@ def _outcome_merge(batch_result: ImportResult, outcome: _Outcome, importer: _Imp
     batch_result.updated += outcome.updated
     batch_result.unchanged += outcome.unchanged
     batch_result.errors.extend(outcome.errors)
+    batch_result.notices_add(outcome.notices)
     importer.accept(outcome)

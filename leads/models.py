@@ -977,6 +977,14 @@ class ImportJob(models.Model):
     updated_count = models.PositiveIntegerField(default=0)
     unchanged_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
+    notice_count = models.PositiveIntegerField(
+        default=0, help_text="Rows that create an account looking like another (all of them)."
+    )
+    notices = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The first of those rows (leads.importing.NOTICES_KEPT), as RowNotice JSON.",
+    )
     failure = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.admin.models import LogEntry
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -319,3 +320,86 @@ def test_no_admin_list_takes_more_queries_for_more_rows(client_for, revops, make
         label: (before[label], count) for label, count in after.items() if count > before[label]
     }
     assert not grown, f"admin lists whose queries grow with their rows (before, after): {grown}"
+
+
+# --- The duplicate hint on the account form -------------------------------------------------
+
+ACCOUNT_FORM = {"name": "", "domain": "", "technologies": "", "employees": "", "industry": "",
+                "country": "", "region": "", "external_id": ""}  # fmt: skip
+
+
+def account_post(client, url, **fields):
+    return client.post(url, {**ACCOUNT_FORM, **fields}, follow=True)
+
+
+def test_adding_an_account_like_an_existing_one_asks_first_then_says_so(client_for, revops):
+    acme = make_account(name="Acme Corporation", domain="acme.com")
+    client = client_for(revops)
+    add_url = reverse("admin:leads_account_add")
+    assert 'name="save_anyway"' not in client.get(add_url).content.decode()
+
+    held = account_post(client, add_url, name="ACME Inc.", domain="acme.co.uk")
+    page = held.content.decode()
+    assert held.status_code == 200 and not lead_models.Account.objects.filter(name="ACME Inc.")
+    assert "This looks like an existing account:" in page
+    assert f'<a href="{admin_urls(lead_models.Account, acme)}">Acme Corporation</a>' in page
+    assert f'(acme.com, <a href="{acme.get_absolute_url()}">account page</a>)' in page
+    assert "edit that account instead of adding this one" in page
+    assert 'name="save_anyway"' in page and "Save anyway: this is a different company" in page
+
+    saved = account_post(client, add_url, name="ACME Inc.", domain="acme.co.uk", save_anyway="on")
+    page = saved.content.decode()
+    new = lead_models.Account.objects.get(name="ACME Inc.")
+    assert saved.redirect_chain[-1][0] == admin_urls(lead_models.Account)
+    assert "“ACME Inc.” was saved, and it looks like an existing account:" in page
+    assert f'<a href="{admin_urls(lead_models.Account, acme)}">Acme Corporation</a>' in page
+    assert "delete “ACME Inc.” and edit the existing account instead" in page
+    assert new.name_key == acme.name_key
+
+
+def test_adding_an_account_like_no_other_saves_without_a_hint(client_for, revops):
+    make_account(name="Acme Corporation", domain="acme.com")
+    response = account_post(
+        client_for(revops), reverse("admin:leads_account_add"), name="Initech", domain="initech.io"
+    )
+    page = response.content.decode()
+    assert response.redirect_chain and lead_models.Account.objects.filter(name="Initech").exists()
+    assert "looks like an existing account" not in page and 'name="save_anyway"' not in page
+
+
+def test_renaming_an_account_like_another_asks_first(client_for, revops):
+    acme = make_account(name="Acme Corporation", domain="acme.com")
+    globex = make_account(name="Globex", domain="globex.com")
+    client = client_for(revops)
+    url = admin_urls(lead_models.Account, globex)
+
+    held = account_post(client, url, name="ACME", domain="globex.com")
+    assert "The new name looks like an existing account:" in held.content.decode()
+    assert "leads and deals to that one and delete this one" in held.content.decode()
+    globex.refresh_from_db()
+    assert globex.name == "Globex"
+
+    saved = account_post(client, url, name="ACME", domain="globex.com", save_anyway="on")
+    page = saved.content.decode()
+    globex.refresh_from_db()
+    assert globex.name == "ACME"
+    assert "“ACME” was saved, and it looks like an existing account:" in page
+    assert f'<a href="{acme.get_absolute_url()}">account page</a>' in page
+    assert "leads and deals to the existing one, then delete this one" in page
+    change = LogEntry.objects.filter(object_id=str(globex.pk)).latest("id")
+    assert "Save anyway" not in change.get_change_message()  # not a change to the account
+
+
+def test_editing_an_account_without_renaming_it_gives_no_hint(client_for, revops):
+    make_account(name="Acme Corporation", domain="acme.com")
+    twin = make_account(name="ACME Corp", domain="acme.co.uk")  # already there: no new doubt
+    client = client_for(revops)
+    url = admin_urls(lead_models.Account, twin)
+    for name in ("ACME Corp", "Acme Corp."):  # the same name, or the same name key
+        response = account_post(client, url, name=name, domain="acme.co.uk", employees="900")
+        assert response.redirect_chain, response.content.decode()[:2000]
+        assert "looks like an existing account" not in response.content.decode()
+    twin.refresh_from_db()
+    assert (twin.name, twin.employees) == ("Acme Corp.", 900)
+    renamed = account_post(client, url, name="Initech", domain="acme.co.uk")
+    assert renamed.redirect_chain and "looks like" not in renamed.content.decode()

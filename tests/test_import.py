@@ -7,13 +7,16 @@ from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.db.models import Count, Sum
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from leads import import_services
 from leads.csv_safety import csv_safe_cell
 from leads.importing import (
     BATCH_SIZE,
+    NOTICES_KEPT,
     ImportFileError,
     ImportMappingError,
     ImportOptions,
@@ -627,6 +630,195 @@ def test_csv_cells_are_neutralised_against_formula_injection():
     assert lines[1].startswith("'=HYPERLINK(1),'@evil,Email: “=HYPERLINK(1)” is not a valid")
 
 
+# --- Look-alike notices ------------------------------------------------------------------
+
+
+def notices(result) -> dict[int, tuple[str, list[tuple], str]]:
+    """{row: (new account, [(look-alike name, domain, id, row)], advice)}."""
+    return {
+        n.row_number: (
+            n.name,
+            [(like.name, like.domain, like.id, like.row_number) for like in n.lookalikes],
+            n.advice,
+        )
+        for n in result.notices
+    }
+
+
+ACCOUNT_ROWS = [
+    ["ACME Inc.", "acme.co.uk", ""],  # 1: like Acme Corporation, by name
+    ["Globex Corp", "globex.io", ""],  # 2: like Globex (no domain, an external id)
+    ["Initech", "initech.io", ""],  # 3: like nothing
+    ["Acme Corporation", "", ""],  # 4: is Acme Corporation (unchanged)
+    ["Initech, Inc", "initech.com", ""],  # 5: like row 3, by name
+    ["Hooli", "hooli.xyz", "H-1"],  # 6: like nothing
+    ["Hooli Search", "hooli.xyz", "H-2"],  # 7: like row 6, by domain
+    ["Umbrella", "", ""],  # 8: like Umbrella Ltd (no domain, no external id)
+]
+
+
+def lookalike_accounts() -> dict[str, Account]:
+    return {
+        "acme": make_account(name="Acme Corporation", domain="acme.com"),
+        "globex": make_account(name="Globex", domain="", external_id="G-1"),
+        "umbrella": make_account(name="Umbrella Ltd", domain=""),
+    }
+
+
+def test_a_dry_run_notes_new_accounts_like_existing_ones_or_earlier_rows():
+    accounts = lookalike_accounts()
+    acme, globex, umbrella = accounts["acme"].pk, accounts["globex"].pk, accounts["umbrella"].pk
+    data = csv_bytes(["name", "domain", "external_id"], ACCOUNT_ROWS)
+    with WritesCaptured() as queries:
+        result = run("accounts", data, dry_run=True)
+    assert queries.writes == [] and Account.objects.count() == 3
+    assert (result.created, result.unchanged, result.errors) == (7, 1, [])  # notices: no errors
+    assert notices(result) == {
+        1: ("ACME Inc.", [("Acme Corporation", "acme.com", acme, None)],
+            "If it is the same company as “Acme Corporation”, give this row its domain "
+            "acme.com so the import updates that account instead of creating another."),
+        2: ("Globex Corp", [("Globex", "", globex, None)],
+            "If it is the same company as “Globex”, give this row its external id G-1 so the "
+            "import updates that account instead of creating another."),
+        5: ("Initech, Inc", [("Initech", "initech.io", None, 3)],
+            "If it is the same company as row 3's “Initech”, merge the two rows into one."),
+        7: ("Hooli Search", [("Hooli", "hooli.xyz", None, 6)],
+            "If it is the same company as row 6's “Hooli”, merge the two rows into one."),
+        8: ("Umbrella", [("Umbrella Ltd", "", umbrella, None)],
+            "If it is the same company as “Umbrella Ltd”, give this row its exact name "
+            "“Umbrella Ltd” so the import updates that account instead of creating another."),
+    }  # fmt: skip
+    assert result.notice_count == 5
+    assert result.notices[0].message == (
+        "Creates the account “ACME Inc.”, which looks like “Acme Corporation” (acme.com). "
+        + result.notices[0].advice
+    )
+
+
+def test_earlier_batches_of_a_dry_run_count_as_rows_of_the_file():
+    rows = [{"name": "Initech", "domain": "initech.io"}, {"name": "INITECH Corp", "domain": ""}]
+    result = rows_import(
+        kind="accounts",
+        rows=rows,
+        mapping={"name": "name", "domain": "domain"},
+        dry_run=True,
+        batch_size=1,
+    )
+    assert result.created == 2
+    assert notices(result)[2][1] == [("Initech", "initech.io", None, 1)]
+
+
+def test_the_import_creates_the_rows_it_notes_and_notes_them_again():
+    accounts = lookalike_accounts()
+    rows = [row for row in ACCOUNT_ROWS if row[1] != "hooli.xyz"]  # 1-5 and Umbrella
+    result = run("accounts", csv_bytes(["name", "domain", "external_id"], rows))
+    assert (result.created, result.unchanged, result.errors) == (5, 1, [])
+    assert set(Account.objects.values_list("name", flat=True)) == {
+        "Acme Corporation", "ACME Inc.", "Globex", "Globex Corp", "Initech", "Initech, Inc",
+        "Umbrella Ltd", "Umbrella",
+    }  # fmt: skip
+    assert {row: [like[0] for like in likes] for row, (_, likes, _) in notices(result).items()} == {
+        1: ["Acme Corporation"],
+        2: ["Globex"],
+        5: ["Initech"],
+        6: ["Umbrella Ltd"],
+    }
+    assert notices(result)[1][1][0][2] == accounts["acme"].pk
+
+
+def test_an_import_keeps_the_first_notices_and_counts_them_all():
+    make_account(name="Acme", domain="acme.com")
+    rows = [["Acme Inc", f"acme{i}.io"] for i in range(NOTICES_KEPT + 30)]
+    result = run("accounts", csv_bytes(["name", "domain"], rows), dry_run=True)
+    assert result.created == NOTICES_KEPT + 30
+    assert result.notice_count == NOTICES_KEPT + 30 and len(result.notices) == NOTICES_KEPT
+    assert [n.row_number for n in result.notices] == list(range(1, NOTICES_KEPT + 1))
+    # Acme in Accord first, then the earlier rows, three at most.
+    assert [like.row_number for like in result.notices[5].lookalikes] == [None, 1, 2]
+
+
+def test_deal_rows_creating_accounts_like_others_get_notices():
+    acme = make_account(name="Acme Corporation", domain="acme.com")
+    data = csv_bytes(
+        ["id", "account", "account_domain", "stage"],
+        [
+            ["D1", "ACME Inc", "", "discovery"],  # like Acme Corporation
+            ["D2", "Acme Corporation", "", "discovery"],  # is it
+            ["D3", "Initech", "initech.io", "discovery"],  # new, like nothing
+            ["D4", "Initech Holdings", "initech.io", "discovery"],  # the same domain: row 3's
+            ["D5", "initech", "", "discovery"],  # the same name: row 3's
+            ["D6", "INITECH LLC", "", "discovery"],  # like row 3's
+        ],
+    )
+    mapping = {"external_id": "id", "account": "account", "account_domain": "account_domain",
+               "stage": "stage"}  # fmt: skip
+    preview = run("opportunities", data, mapping, dry_run=True)
+    assert (preview.created, preview.errors, Account.objects.count()) == (6, [], 1)
+    assert notices(preview) == {
+        1: ("ACME Inc", [("Acme Corporation", "acme.com", acme.pk, None)],
+            "If it is the same company as “Acme Corporation”, write the account as “Acme "
+            "Corporation” (or give its domain acme.com) so the deal goes to that account "
+            "instead."),
+        6: ("INITECH LLC", [("Initech", "initech.io", None, 3)],
+            "If it is the same company as row 3's “Initech”, write the account the same way "
+            "in both rows."),
+    }  # fmt: skip
+    with WritesCaptured() as queries:
+        result = run("opportunities", data, mapping)
+    assert (result.created, result.errors) == (6, [])
+    # Row 4 shares row 3's new account: no second one, refused by the database.
+    assert not [q for q in queries.captured_queries if q["sql"].startswith("ROLLBACK TO")]
+    assert sorted(notices(result)) == [1, 6]
+    initech = Account.objects.get(domain="initech.io")
+    assert set(Account.objects.values_list("name", flat=True)) == {
+        "Acme Corporation",
+        "ACME Inc",
+        "Initech",
+        "INITECH LLC",
+    }
+    assert set(
+        Opportunity.objects.filter(external_id__in=["D3", "D4", "D5"]).values_list(
+            "account", flat=True
+        )
+    ) == {initech.pk}
+
+
+@pytest.mark.usefixtures("maven_people_and_products")
+def test_a_rejected_deal_row_creates_no_account():
+    data = csv_bytes(
+        ["id", "account", "sales_agent", "stage"],
+        [["D1", "Brand New Ltd", "Nobody Here", "discovery"], ["D2", "Other New", "", "demo"]],
+    )
+    mapping = {"external_id": "id", "account": "account", "owner": "sales_agent",
+               "stage": "stage"}  # fmt: skip
+    result = run("opportunities", data, mapping)
+    assert result.created == 1 and set(reasons(result)) == {1}
+    assert list(Account.objects.values_list("name", flat=True)) == ["Other New"]
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_finding_look_alikes_takes_the_same_queries_for_more_rows(dry_run):
+    """One batch, every row creating an account like one in Accord."""
+
+    def queries(kind: str, rows: int) -> int:
+        for i in range(rows):
+            make_account(name=f"{kind} {rows}x{i}", domain="")
+        if kind == "accounts":
+            data = csv_bytes(["name"], [[f"{kind} {rows}x{i} Inc"] for i in range(rows)])
+        else:
+            data = csv_bytes(
+                ["id", "account", "stage"],
+                [[f"D{rows}x{i}", f"{kind} {rows}x{i} Inc", "demo"] for i in range(rows)],
+            )
+        with CaptureQueriesContext(connection) as captured:
+            result = run(kind, data, dry_run=dry_run)
+        assert result.created == result.notice_count == rows
+        return len(captured)
+
+    assert queries("accounts", 4) == queries("accounts", 40)
+    assert queries("opportunities", 4) == queries("opportunities", 40)
+
+
 # --- Job services --------------------------------------------------------------------------
 
 
@@ -779,3 +971,28 @@ def test_a_job_fails_with_a_clear_message_when_its_file_is_gone(marketer):
     job.refresh_from_db()
     assert job.status == "failed" and "stopped unexpectedly" in job.failure
     assert not ImportRowError.objects.exists() and Lead.objects.count() == 0
+
+
+@pytest.mark.usefixtures("media_root")
+def test_an_import_job_keeps_the_first_notices_of_its_batches_and_counts_all(marketer):
+    make_account(name="Acme", domain="acme.com")
+    plain = BATCH_SIZE - 150  # then 150 rows like Acme in the first batch, 100 in the second
+    rows = [[f"Firm {i}", ""] for i in range(plain)]
+    rows += [["Acme Inc", f"acme{i}.io"] for i in range(250)]
+    job = import_services.import_job_create(
+        kind="accounts", uploaded_file=upload(csv_bytes(["name", "domain"], rows)), actor=marketer
+    )
+    job = import_services.import_job_map(
+        job=job, mapping={"name": "name", "domain": "domain"}, options=ImportOptions(),
+        actor=marketer,
+    )  # fmt: skip
+    assert (job.notice_count, len(job.notices)) == (250, NOTICES_KEPT)
+    job = import_services.import_job_start(job=job, actor=marketer)
+    assert (job.notice_count, job.notices) == (0, [])
+    import_services.import_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.created_count, job.error_count) == ("done", plain + 250, 0)
+    assert (job.notice_count, len(job.notices)) == (250, NOTICES_KEPT)
+    kept_rows = [notice["row_number"] for notice in job.notices]
+    assert kept_rows == list(range(plain + 1, plain + NOTICES_KEPT + 1))  # 150, then 50 more
+    assert job.notices[0]["lookalikes"][0]["name"] == "Acme"

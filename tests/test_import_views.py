@@ -8,8 +8,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from leads import import_services
-from leads.importing import ImportOptions
-from leads.models import ImportJob, Lead
+from leads.importing import NOTICES_KEPT, ImportOptions
+from leads.models import Account, ImportJob, Lead
+from tests.factories import make_account
 from tests.import_support import csv_bytes, media_root, tasks_inline  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
@@ -283,3 +284,61 @@ def test_the_job_list_query_count_does_not_grow_with_jobs(
         job_for(marketer, csv_bytes(["email"], [[f"p{n}@x.io"]]))
     with django_assert_max_num_queries(8):
         client.get(reverse("leads:import_list"))
+
+
+@pytest.mark.usefixtures("tasks_inline")
+def test_new_accounts_like_existing_ones_are_noted_but_not_rejected(
+    client_for, marketer, django_capture_on_commit_callbacks
+):
+    acme = make_account(name="Acme Corporation", domain="acme.com")
+    data = csv_bytes(
+        ["Account", "Website"],
+        [["ACME Inc.", "acme.co.uk"], ["Hooli", "gmail.com"], ["Initech", ""], ["Initech Ltd", ""]],
+    )
+    client = client_for(marketer)
+    job = job_for(marketer, data, kind="accounts")
+    mapping = {"map_name": "Account", "map_domain": "Website"}
+    fragment = client.post(
+        reverse("leads:import_map", args=[job.pk]), mapping, headers=HTMX
+    ).content.decode()
+    assert "Rows that would create an account like another" in fragment
+    assert "(the first" not in fragment  # all of them are shown
+    assert f'<a href="{acme.get_absolute_url()}">Acme Corporation</a>' in fragment
+    assert "give this row its domain acme.com" in fragment
+    assert "row 3 of this file" in fragment and "line 5" in fragment
+    job.refresh_from_db()
+    assert (job.created_count, job.error_count, job.notice_count) == (3, 1, 2)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("leads:import_start", args=[job.pk]))
+    job.refresh_from_db()
+    assert (job.status, job.created_count, job.error_count, job.notice_count) == ("done", 3, 1, 2)
+    assert [n["row_number"] for n in job.notices] == [1, 4]
+    page = client.get(job.get_absolute_url()).content.decode()
+    assert "New accounts like others" in page and "These rows were imported." in page
+    assert f'<a href="{acme.get_absolute_url()}">Acme Corporation</a>' in page
+    # Row 4's look-alike is the account row 3 created: linked, now that it exists.
+    initech = Account.objects.get(name="Initech")
+    assert f'<a href="{initech.get_absolute_url()}">Initech</a>' in page
+    assert job.notices[1]["lookalikes"] == [
+        {"name": "Initech", "domain": "", "id": initech.pk, "row_number": 3}
+    ]
+
+    # Only the rejected row is in the rejected rows' CSV: notices are not rejections.
+    response = client.get(reverse("leads:import_rejected_csv", args=[job.pk]))
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert [row[0] for row in rows] == ["Account", "Hooli"]
+
+
+def test_the_dry_run_shows_how_many_notices_it_did_not_keep(client_for, marketer):
+    make_account(name="Acme", domain="acme.com")
+    rows = [["Acme Inc", f"acme{i}.io"] for i in range(NOTICES_KEPT + 30)]
+    job = job_for(marketer, csv_bytes(["name", "domain"], rows), kind="accounts")
+    job = import_services.import_job_map(
+        job=job, mapping={"name": "name", "domain": "domain"}, options=ImportOptions(),
+        actor=marketer,
+    )  # fmt: skip
+    assert (job.notice_count, len(job.notices)) == (NOTICES_KEPT + 30, NOTICES_KEPT)
+    page = client_for(marketer).get(job.get_absolute_url()).content.decode()
+    assert f"(the first {NOTICES_KEPT} of {NOTICES_KEPT + 30})" in page
+    assert page.count('<td class="small">If it is the same company') == NOTICES_KEPT
