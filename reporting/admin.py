@@ -134,7 +134,9 @@ class AttributionSchemeAdmin(SystemTableAdmin, admin.ModelAdmin):
 class RefreshStateAdmin(SystemTableAdmin, admin.ModelAdmin):
     """When the reporting tables were last refreshed and rebuilt (one row)."""
 
-    list_display = ("refreshed_at", "rebuilt_at", "rebuild_seconds", "changes_applied")
+    list_display = (
+        "refreshed_at", "rebuilt_at", "rebuild_seconds", "changes_applied", "generation",
+    )  # fmt: skip
 
 
 # The derived tables (see reporting.models.metrics): written only by
@@ -191,6 +193,16 @@ class StageFlowDailyAdmin(SystemTableAdmin, admin.ModelAdmin):
     search_fields = ("owner__username",)
     list_select_related = ("owner",)
     ordering = ("-day",)
+    show_full_result_count = False
+
+
+@admin.register(models.StageFlowMonthly)
+class StageFlowMonthlyAdmin(SystemTableAdmin, admin.ModelAdmin):
+    list_display = ("month", "from_stage", "to_stage", "segment", "owner", "changes", "with_reason")
+    list_filter = ("to_stage", "from_stage", "segment", "sla_version")
+    search_fields = ("owner__username",)
+    list_select_related = ("owner",)
+    ordering = ("-month",)
     show_full_result_count = False
 
 

@@ -81,6 +81,9 @@ SCHEMES: dict[str, dict] = {
     Model.TIME_DECAY: {"half_life_days": HALF_LIFE_DAYS},
 }
 
+# The two models the attribution page compares unless asked for others.
+DEFAULT_MODELS = (Model.LINEAR, Model.W_SHAPED)
+
 MODEL_LABELS = {
     Model.FIRST_TOUCH: "First touch",
     Model.LAST_TOUCH: "Last touch",

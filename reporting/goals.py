@@ -11,6 +11,8 @@ from reporting import kpis
 from reporting.models import SharedGoal
 from reporting.periods import Period, ReportFilter, range_label
 
+DASHBOARD_GOALS = 6  # goals the dashboard shows with their progress
+
 
 @dataclass
 class GoalProgress:

@@ -4,6 +4,9 @@ the QBR and the "rows behind a figure" lists.
 Every function runs a fixed number of queries whatever the number of rows,
 and computes a period and its previous period in the same query. Amounts are
 the opportunities' `amount`; a period is whole local days (reporting.periods).
+Functions marked `@derived_figure` read only the derived tables: a page serves
+them from the cache until those tables change (reporting.figure_cache); what
+reads the deals, spend and SLA versions is computed on every request.
 
 Definitions (also on the dashboard's help, `DEFINITIONS`):
 
@@ -54,10 +57,13 @@ Definitions (also on the dashboard's help, `DEFINITIONS`):
 """
 
 import calendar
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.contrib.postgres.fields import ArrayField
 from django.db import connection
 from django.db.models import (
     Aggregate,
@@ -69,7 +75,9 @@ from django.db.models import (
     FloatField,
     Func,
     IntegerField,
+    OuterRef,
     Q,
+    Subquery,
     Sum,
     Value,
     When,
@@ -80,18 +88,19 @@ from django.utils import timezone
 from leads.models import (
     CampaignSpend,
     Channel,
+    Lead,
     Opportunity,
     OpportunityStage,
     Segment,
 )
+from reporting.figure_cache import derived_figure
 from reporting.models import (
     AttributionKind,
     AttributionPath,
     LeadFunnel,
     ReportingSettings,
-    StageFlowDaily,
 )
-from reporting.periods import Period, ReportFilter, add_months, month_start
+from reporting.periods import Period, ReportFilter, add_months, month_end, month_start
 from sla.models import SlaVersion, VersionStatus
 
 ZERO = Decimal(0)
@@ -152,10 +161,30 @@ class Percentile(Aggregate):
         super().__init__(expression, fraction=float(fraction), **extra)
 
 
-class HoursBetween(Func):
-    """Hours from the first timestamp to the second, as a float."""
+class Percentiles(Aggregate):
+    """percentile_cont(ARRAY[fractions]) WITHIN GROUP (ORDER BY expression):
+    several percentiles from one sort, as a list (None over no rows)."""
 
-    template = "(EXTRACT(EPOCH FROM (%(expressions)s)) / 3600.0)"
+    function = "percentile_cont"
+    template = (
+        "%(function)s(ARRAY[%(fractions)s]::float8[]) WITHIN GROUP (ORDER BY %(expressions)s)"
+        "%(filter)s"
+    )
+    output_field = ArrayField(FloatField())
+
+    def __init__(self, expression, fractions: tuple[float, ...], **extra):
+        listed = ", ".join(repr(float(fraction)) for fraction in fractions)
+        super().__init__(expression, fractions=listed, **extra)
+
+
+class HoursBetween(Func):
+    """Hours from the first timestamp to the second, as a float.
+
+    date_part, not EXTRACT: EXTRACT returns numeric (PostgreSQL 14+), whose
+    arithmetic over every row of a period made the medians' sorts several
+    times slower."""
+
+    template = "(date_part('epoch', %(expressions)s) / 3600.0)"
     arg_joiner = " - "
     output_field = FloatField()
 
@@ -190,8 +219,13 @@ def percent(numerator, denominator) -> float | None:
 
 
 def opportunity_segment():
-    """An opportunity's segment: its account's, else its source lead's."""
-    return Coalesce(NullIf(F("account__segment"), Value("")), F("source_lead__segment"), Value(""))
+    """An opportunity's segment: its account's, else its source lead's.
+
+    The lead's is a subquery, not a join: COALESCE reads it only for deals
+    whose account has no segment, where a join made the planner scan every
+    lead for each segment-filtered figure."""
+    lead_segment = Subquery(Lead.objects.filter(pk=OuterRef("source_lead_id")).values("segment"))
+    return Coalesce(NullIf(F("account__segment"), Value("")), lead_segment, Value(""))
 
 
 def opportunities_for(flt: ReportFilter):
@@ -328,6 +362,7 @@ def opportunity_totals(flt: ReportFilter) -> dict:
     return result
 
 
+@derived_figure
 def influenced_revenue(flt: ReportFilter) -> dict:
     """Marketing-influenced revenue for the period and the previous one (from
     the stored revenue paths). One query."""
@@ -407,22 +442,119 @@ def channel_label(value: str) -> str:
 # --- Leads ---------------------------------------------------------------------------------------
 
 
+# Kinds of stage change the figures count: (from stages or None for any, to stages).
+FLOW_KINDS = {
+    "mqls": (None, ("mql",)),
+    "accepted": (("mql",), ("sal",)),
+    "rejected": (("mql", "sal"), ("rejected",)),
+    # Sales rejecting or disqualifying a lead it was working.
+    "dropped": (("mql", "sal", "sql"), ("rejected", "disqualified")),
+}
+FLOW_GROUPS = {
+    "sla_version_id": "sla_version_id",
+    "owner_id": "owner_id",
+    "month": "date_trunc('month', day)::date",
+}
+
+_FLOWS_SQL = """
+    SELECT {columns}
+      FROM (
+          SELECT day, from_stage, to_stage, sla_version_id, owner_id, changes, with_reason
+            FROM reporting_stageflowdaily
+           WHERE ({day_ranges}) AND to_stage = ANY(%(to_stages)s){filters}
+          UNION ALL
+          SELECT month, from_stage, to_stage, sla_version_id, owner_id, changes, with_reason
+            FROM reporting_stageflowmonthly
+           WHERE month = ANY(%(months)s::date[]) AND to_stage = ANY(%(to_stages)s){filters}
+      ) flow
+    {group_by}
+"""
+
+
+def flow_parts(period: Period) -> tuple[list[date], list[tuple[date, date]]]:
+    """The months `period` covers whole (read from the monthly stage-flow
+    rollup) and the day ranges around them (read from the daily one)."""
+    months = [m for m in period.months() if m >= period.start and month_end(m) <= period.end]
+    if not months:
+        return [], [(period.start, period.end)]
+    ranges = []
+    if period.start < months[0]:
+        ranges.append((period.start, months[0] - timedelta(days=1)))
+    if month_end(months[-1]) < period.end:
+        ranges.append((month_end(months[-1]) + timedelta(days=1), period.end))
+    return months, ranges
+
+
+@derived_figure
+def stage_flows(
+    flt: ReportFilter,
+    periods: dict[str, Period],
+    *,
+    kinds: tuple[str, ...] = ("mqls", "accepted", "rejected"),
+    group_by: tuple[str, ...] = (),
+    reasons: tuple[str, ...] = (),
+) -> list[dict]:
+    """Stage changes of each kind (FLOW_KINDS) in each of `periods` (which do
+    not overlap), in the filter's segment and team (its period is not used):
+    one row per group of `group_by` (FLOW_GROUPS) holding the group's values
+    and "<period>_<kind>" counts, and "<period>_<kind>_with_reason" for the
+    kinds in `reasons`. A period's whole months are read from the monthly
+    rollup and its other days from the daily one (the same sums, from far
+    fewer rows). One query."""
+    params: dict = {}
+    months, ranges = [], []
+    for name, period in periods.items():
+        whole, days = flow_parts(period)
+        months += whole
+        for index, (first, last) in enumerate(days):
+            params[f"{name}_{index}_first"], params[f"{name}_{index}_last"] = first, last
+            ranges.append(f"day BETWEEN %({name}_{index}_first)s AND %({name}_{index}_last)s")
+    params["months"] = months
+    params["to_stages"] = sorted({stage for kind in kinds for stage in FLOW_KINDS[kind][1]})
+    columns = [f"{FLOW_GROUPS[group]} AS {group}" for group in group_by]
+    for name, period in periods.items():
+        params[f"{name}_start"], params[f"{name}_end"] = period.start, period.end
+        for kind in kinds:
+            from_stages, to_stages = FLOW_KINDS[kind]
+            params[f"{kind}_to"] = list(to_stages)
+            condition = (
+                f"day BETWEEN %({name}_start)s AND %({name}_end)s AND to_stage = ANY(%({kind}_to)s)"
+            )
+            if from_stages is not None:
+                params[f"{kind}_from"] = list(from_stages)
+                condition += f" AND from_stage = ANY(%({kind}_from)s)"
+            columns.append(f"coalesce(sum(changes) FILTER (WHERE {condition}), 0) AS {name}_{kind}")
+            if kind in reasons:
+                columns.append(
+                    f"coalesce(sum(with_reason) FILTER (WHERE {condition}), 0) "
+                    f"AS {name}_{kind}_with_reason"
+                )
+    filters = ""
+    if flt.segment:
+        filters += " AND segment = %(segment)s"
+        params["segment"] = flt.segment
+    owners = flt.owner_ids()
+    if owners is not None:
+        filters += " AND owner_id = ANY(%(owners)s::int[])"
+        params["owners"] = owners
+    positions = ", ".join(str(n) for n in range(1, len(group_by) + 1))
+    sql = _FLOWS_SQL.format(
+        columns=",\n           ".join(columns),
+        day_ranges=" OR ".join(ranges) or "false",
+        filters=filters,
+        group_by=f"GROUP BY {positions}" if group_by else "",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def stage_flow_totals(flt: ReportFilter) -> dict:
     """MQLs, accepted and rejected decisions for the period and the previous
-    one, from the daily stage-flow rollup. One query."""
+    one, from the stage-flow rollups. One query."""
     cur, prev = flt.period, flt.period.previous()
-    flows = derived_for(StageFlowDaily.objects.filter(day__gte=prev.start, day__lte=cur.end), flt)
-    mql = Q(to_stage="mql")
-    accepted = Q(from_stage="mql", to_stage="sal")
-    rejected = Q(from_stage__in=("mql", "sal"), to_stage="rejected")
-    aggregates = {}
-    for name, period in (("cur", cur), ("prev", prev)):
-        aggregates |= {
-            f"{name}_mqls": Sum("changes", filter=day_in(period) & mql),
-            f"{name}_accepted": Sum("changes", filter=day_in(period) & accepted),
-            f"{name}_rejected": Sum("changes", filter=day_in(period) & rejected),
-        }
-    rows = flows.aggregate(**aggregates)
+    rows = stage_flows(flt, {"cur": cur, "prev": prev})[0]
     result = {}
     for name in ("cur", "prev"):
         accepted_count = rows[f"{name}_accepted"] or 0
@@ -436,49 +568,101 @@ def stage_flow_totals(flt: ReportFilter) -> dict:
     return result
 
 
-def response_times(flt: ReportFilter, *, now=None) -> dict:
-    """Time to first contact for MQLs of the period and the previous one:
-    median and p90 hours over contacted leads, and the share within SLA over
-    resolved clocks. One query."""
-    now = now or timezone.now()
-    cur, prev = flt.period, flt.period.previous()
-    hours = HoursBetween(F("mql_at"), F("first_contact_at"))
+def clock_aggregates(as_of: datetime) -> dict:
+    """The response-clock aggregates over LeadFunnel rows: MQLs, contacted,
+    median and p90 hours to first contact, contacted within SLA, clocks
+    resolved by `as_of` (contacted, or due time passed) and "running": the
+    due times after `as_of` of the uncontacted, ascending, so the clocks
+    resolved by any later moment can be counted without a query
+    (`clocks_resolved`)."""
     contacted = Q(first_contact_at__isnull=False)
     within = Q(
         first_contact_at__isnull=False,
         response_due_at__isnull=False,
         first_contact_at__lte=F("response_due_at"),
     )
-    resolved = Q(response_due_at__isnull=False) & (contacted | Q(response_due_at__lte=now))
-    in_cur, in_prev = moment_in("mql_at", cur), moment_in("mql_at", prev)
-    rows = (
-        derived_for(LeadFunnel.objects.filter(in_cur | in_prev), flt)
-        .annotate(bucket=period_bucket(in_cur))
-        .values("bucket")
-        .annotate(
-            mqls=Count("lead_id"),
-            contacted=Count("lead_id", filter=contacted),
-            median=Percentile(hours, 0.5, filter=contacted),
-            p90=Percentile(hours, 0.9, filter=contacted),
-            within=Count("lead_id", filter=within),
-            resolved=Count("lead_id", filter=resolved),
-        )
-        .order_by()
+    resolved = Q(response_due_at__isnull=False) & (contacted | Q(response_due_at__lte=as_of))
+    running = Q(response_due_at__gt=as_of, first_contact_at__isnull=True)
+    hours = HoursBetween(F("mql_at"), F("first_contact_at"))
+    return {
+        "mqls": Count("lead_id"),
+        "contacted": Count("lead_id", filter=contacted),
+        "hours": Percentiles(hours, (0.5, 0.9), filter=contacted),
+        "within": Count("lead_id", filter=within),
+        "resolved": Count("lead_id", filter=resolved),
+        "running": ArrayAgg("response_due_at", filter=running, order_by="response_due_at"),
+    }
+
+
+def clocks_resolved(row: dict, now: datetime) -> dict:
+    """A clocks row (`clock_aggregates`, computed as of an earlier moment)
+    judged at `now`: "resolved" counts the running clocks due by then too;
+    median/p90 hours unpacked."""
+    running = row.get("running") or []
+    hours = row.get("hours") or (None, None)
+    return {
+        "mqls": row.get("mqls", 0),
+        "contacted": row.get("contacted", 0),
+        "median_hours": hours[0],
+        "p90_hours": hours[1],
+        "within": row.get("within", 0),
+        "resolved": row.get("resolved", 0) + bisect_right(running, now),
+    }
+
+
+def response_clocks_at(flt: ReportFilter, as_of: datetime) -> dict:
+    """The response clocks of the MQLs of the period and the previous one,
+    judged at `as_of`: {"as_of", "cur": {clock_aggregates}, "prev": {…}}.
+    One query."""
+    rows = aggregate_by_period(
+        lambda period: derived_for(LeadFunnel.objects.filter(moment_in("mql_at", period)), flt),
+        {"cur": flt.period, "prev": flt.period.previous()},
+        clock_aggregates(as_of),
     )
-    by_bucket = {row["bucket"]: row for row in rows}
+    return {"as_of": as_of, **rows}
+
+
+@derived_figure
+def response_clocks(flt: ReportFilter) -> dict:
+    """`response_clocks_at` the moment it is computed (cached: the running
+    clocks make it exact at any later moment)."""
+    return response_clocks_at(flt, timezone.now())
+
+
+def response_times(flt: ReportFilter, *, now=None) -> dict:
+    """Time to first contact for MQLs of the period and the previous one:
+    median and p90 hours over contacted leads, and the share within SLA over
+    clocks resolved by `now`. One query (none when cached)."""
+    clocks = response_clocks(flt)
+    now = now or timezone.now()  # after the clocks: at or after their moment
+    if clocks["as_of"] > now:  # asked about a moment before the cached one
+        clocks = response_clocks_at(flt, now)
     result = {}
     for name in ("cur", "prev"):
-        row = by_bucket.get(name, {})
-        result[name] = {
-            "mqls": row.get("mqls", 0),
-            "contacted": row.get("contacted", 0),
-            "median_hours": row.get("median"),
-            "p90_hours": row.get("p90"),
-            "within": row.get("within", 0),
-            "resolved": row.get("resolved", 0),
-            "within_share": percent(row.get("within", 0), row.get("resolved", 0)),
-        }
+        row = clocks_resolved(clocks[name], now)
+        row["within_share"] = percent(row["within"], row["resolved"])
+        result[name] = row
     return result
+
+
+def aggregate_by_period(rows_in, periods: dict[str, Period], aggregates: dict) -> dict[str, dict]:
+    """`aggregates` over the rows of each period (`rows_in(period)`, a
+    queryset): {period name: {aggregate name: value}}. One query: a UNION ALL
+    of one aggregate per period, each reading only its own rows by their
+    index, with no FILTER by period on every row and no GROUP BY sort (which
+    spilled to disk over a year's leads)."""
+    parts = [
+        rows_in(period)
+        .annotate(bucket=Value(name, output_field=CharField()))
+        .values("bucket")
+        .annotate(**aggregates)
+        .order_by()
+        for name, period in periods.items()
+    ]
+    rows = {row.pop("bucket"): row for row in parts[0].union(*parts[1:], all=True)}
+    # A period without rows (never with one aggregate per branch, but cheap to be sure).
+    empty = {key: 0 if isinstance(agg, Count) else None for key, agg in aggregates.items()}
+    return {name: rows.get(name, dict(empty)) for name in periods}
 
 
 def period_bucket(in_current: Q) -> Case:
@@ -499,15 +683,13 @@ FUNNEL_STAGES = (
 )
 
 
+@derived_figure
 def funnel(flt: ReportFilter) -> dict:
     """The cohort of leads created in the period: leads that entered each
     stage, the share of the previous stage's leads that went on to it, the
     median days between the two, each stage with `previous`, the same for the
     previous period's cohort; and lead → opportunity conversion for both
-    cohorts. One query."""
-    cur, prev = flt.period, flt.period.previous()
-    in_cur = moment_in("created_at", cur)
-    in_prev = moment_in("created_at", prev)
+    cohorts. One query (`aggregate_by_period`)."""
     aggregates = {}
     previous_column = None
     for key, _, column in FUNNEL_STAGES:
@@ -520,19 +702,12 @@ def funnel(flt: ReportFilter) -> dict:
                 HoursBetween(F(previous_column), F(column)) / 24.0, 0.5, filter=both
             )
         previous_column = column
-    grouped = (
-        derived_for(LeadFunnel.objects.filter(in_cur | in_prev), flt)
-        .annotate(bucket=period_bucket(in_cur))
-        .values("bucket")
-        .annotate(**aggregates)
-        .order_by()
+    cohorts = aggregate_by_period(
+        lambda period: derived_for(LeadFunnel.objects.filter(moment_in("created_at", period)), flt),
+        {"cur": flt.period, "prev": flt.period.previous()},
+        aggregates,
     )
-    by_bucket = {row["bucket"]: row for row in grouped}
-    empty = dict.fromkeys(aggregates, None) | {
-        f"{key}_{name}": 0 for key, _, _ in FUNNEL_STAGES for name in ("reached", "from_previous")
-    }
-    rows = by_bucket.get("cur", empty)
-    before = by_bucket.get("prev", empty)
+    rows, before = cohorts["cur"], cohorts["prev"]
     stages = _funnel_stages(rows)
     for stage, previous_stage in zip(stages, _funnel_stages(before), strict=True):
         stage["previous"] = previous_stage
@@ -590,13 +765,30 @@ def sla_versions_published() -> list[SlaVersion]:
 def version_on(versions: list[SlaVersion], day: date) -> SlaVersion | None:
     """The version in force on `day`: published on or before it and not
     superseded by its end (on the day of a switch, the new version)."""
-    found = None
-    for version in versions:
-        published = timezone.localdate(version.published_at)
-        superseded = timezone.localdate(version.superseded_at) if version.superseded_at else None
-        if published <= day and (superseded is None or superseded > day):
-            found = version
-    return found
+    return versions_in_force(versions)(day)
+
+
+def versions_in_force(versions: list[SlaVersion]):
+    """`version_on` for many days: a function of the day, with the versions'
+    local publication days computed once (a period's commitment asks about
+    each of its days)."""
+    spans = [
+        (
+            timezone.localdate(version.published_at),
+            timezone.localdate(version.superseded_at) if version.superseded_at else None,
+            version,
+        )
+        for version in versions
+    ]
+
+    def on(day: date) -> SlaVersion | None:
+        found = None
+        for published, superseded, version in spans:
+            if published <= day and (superseded is None or superseded > day):
+                found = version
+        return found
+
+    return on
 
 
 def commitment_for(version: SlaVersion, segment: str = "") -> int | None:
@@ -614,9 +806,10 @@ def mql_commitment(period: Period, versions: list[SlaVersion], segment: str = ""
     the version in force that day ÷ the days of its month. None when no day
     of the period has a commitment."""
     total, any_day = 0.0, False
+    in_force = versions_in_force(versions)
     day = period.start
     while day <= period.end:
-        version = version_on(versions, day)
+        version = in_force(day)
         if version is not None:
             commitment = commitment_for(version, segment)
             if commitment is not None:
@@ -848,15 +1041,11 @@ def monthly_trend(flt: ReportFilter) -> list[dict]:
         .annotate(total=Sum("amount"))
         .order_by()
     }
+    # Whole months: read from the monthly rollup alone.
+    span = Period("custom", first, last - timedelta(days=1), "")
     mqls = {
-        row["month"]: row["mqls"]
-        for row in derived_for(
-            StageFlowDaily.objects.filter(to_stage="mql", day__gte=first, day__lt=last), flt
-        )
-        .annotate(month=TruncMonth("day"))
-        .values("month")
-        .annotate(mqls=Sum("changes"))
-        .order_by()
+        row["month"]: row["trend_mqls"]
+        for row in stage_flows(flt, {"trend": span}, kinds=("mqls",), group_by=("month",))
     }
     versions = sla_versions_published()
     team_filter = flt.team is not None

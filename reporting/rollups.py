@@ -1,5 +1,5 @@
 """Keeping the reporting tables current: stored attribution, per-lead funnel
-facts and the daily stage-flow rollup.
+facts and the daily and monthly stage-flow rollups.
 
 How changes arrive. Database triggers (migration 0002) add a `PendingChange`
 row in the same transaction as every insert, relevant update or delete of a
@@ -10,15 +10,20 @@ committed change always has one.
 How they are applied. `reporting_refresh` claims pending rows in id order
 (`FOR UPDATE SKIP LOCKED`), applies them and deletes them in one transaction:
 
-- each new stage-change row is added to `StageFlowDaily` (an upsert of
-  counts); its pending row is deleted in the same transaction, so each
-  stage change is counted exactly once, even when a worker dies mid-way
-  (the transaction rolls back and the rows are claimed again);
+- each new stage-change row is added to `StageFlowDaily` and
+  `StageFlowMonthly` (upserts of counts); its pending row is deleted in the
+  same transaction, so each stage change is counted exactly once in each,
+  even when a worker dies mid-way (the transaction rolls back and the rows
+  are claimed again);
 - each touched lead's `LeadFunnel` row is recomputed from the lead and its
   stage changes (delete and insert: idempotent);
 - each touched opportunity, and every opportunity of a lead that got a
   touchpoint, has its attribution recomputed from scratch (its paths and
   credit rows deleted and inserted: idempotent).
+
+A batch that changed any derived row also bumps `RefreshState.generation` in
+its transaction (a rebuild always does): cached figures are keyed by it
+(reporting.figure_cache), and the caller warms the default views afterwards.
 
 A late touchpoint (one that happened before the deal was created but arrives
 afterwards) is therefore picked up by the next refresh: its lead's deals are
@@ -62,6 +67,7 @@ MARKETING_CHANNELS = Channel.marketing()
 DERIVED_TABLES = (
     "reporting_leadfunnel",
     "reporting_stageflowdaily",
+    "reporting_stageflowmonthly",
     "reporting_attributionpath",
     "reporting_attributioncredit",
 )
@@ -369,6 +375,32 @@ _STAGE_FLOW_SQL = """
                   with_reason = f.with_reason + EXCLUDED.with_reason
 """
 
+# The same changes by month (the same dimensions, read in the same transaction).
+_STAGE_FLOW_MONTHLY_SQL = """
+    INSERT INTO reporting_stageflowmonthly AS f (
+        month, from_stage, to_stage, sla_version_id, segment, owner_id, changes, with_reason)
+    SELECT date_trunc('month', c.changed_at AT TIME ZONE %s)::date, c.from_stage, c.to_stage,
+           l.sla_version_id, l.segment, COALESCE(c.actor_id, l.owner_id), count(*),
+           count(c.reason_id)
+      FROM leads_leadstagechange c
+      JOIN leads_lead l ON l.id = c.lead_id
+     WHERE c.id = ANY(%s)
+     GROUP BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (month, from_stage, to_stage, sla_version_id, segment, owner_id)
+    DO UPDATE SET changes = f.changes + EXCLUDED.changes,
+                  with_reason = f.with_reason + EXCLUDED.with_reason
+"""
+
+# A rebuild sums the daily rows it just wrote (one snapshot: equal by construction).
+_STAGE_FLOW_MONTHLY_REBUILD_SQL = """
+    INSERT INTO reporting_stageflowmonthly (
+        month, from_stage, to_stage, sla_version_id, segment, owner_id, changes, with_reason)
+    SELECT date_trunc('month', day)::date, from_stage, to_stage, sla_version_id, segment,
+           owner_id, sum(changes), sum(with_reason)
+      FROM reporting_stageflowdaily
+     GROUP BY 1, 2, 3, 4, 5, 6
+"""
+
 
 def leads_funnel_recompute(lead_ids) -> None:
     """Recompute these leads' funnel facts (delete and insert; idempotent)."""
@@ -386,9 +418,9 @@ def leads_funnel_recompute(lead_ids) -> None:
 
 
 def stage_changes_count(stage_change_ids) -> None:
-    """Add these stage changes to the daily stage-flow rollup. NOT idempotent
-    by itself: the caller deletes their pending rows in the same transaction,
-    which is what makes each change count once."""
+    """Add these stage changes to the daily and monthly stage-flow rollups.
+    NOT idempotent by itself: the caller deletes their pending rows in the
+    same transaction, which is what makes each change count once."""
     ids = sorted(set(stage_change_ids))
     if not ids:
         return
@@ -397,6 +429,7 @@ def stage_changes_count(stage_change_ids) -> None:
             _STAGE_FLOW_SQL.format(change_filter="WHERE c.id = ANY(%s)"),
             [settings.TIME_ZONE, ids],
         )
+        cursor.execute(_STAGE_FLOW_MONTHLY_SQL, [settings.TIME_ZONE, ids])
 
 
 # --- Refresh and rebuild -------------------------------------------------------------------------
@@ -409,6 +442,7 @@ class RefreshResult:
     leads: int = 0
     opportunities: int = 0
     credit_rows: int = 0
+    generation_bumped: bool = False  # some derived row changed: cached figures are stale
 
 
 def _claim(batch_size: int) -> list[tuple]:
@@ -425,7 +459,9 @@ def _claim(batch_size: int) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _apply(claimed: list[tuple], result: RefreshResult, schemes: dict[str, int]) -> None:
+def _apply(claimed: list[tuple], result: RefreshResult, schemes: dict[str, int]) -> bool:
+    """Apply claimed changes; whether any derived row was recomputed (a
+    touchpoint of a lead without deals changes none)."""
     S = PendingChange.Source
     stage_changes, funnel_leads, attribution_leads, opportunities = set(), set(), set(), set()
     for source, lead_id, opportunity_id, stage_change_id in claimed:
@@ -456,6 +492,7 @@ def _apply(claimed: list[tuple], result: RefreshResult, schemes: dict[str, int])
     result.changes += len(claimed)
     result.leads += len(funnel_leads)
     result.opportunities += len(opportunities)
+    return bool(stage_changes or funnel_leads or opportunities)
 
 
 def _state_touch(**fields) -> None:
@@ -467,8 +504,9 @@ def _state_touch(**fields) -> None:
 def reporting_refresh(*, batch_size: int = BATCH_SIZE, max_batches: int | None = None):
     """Apply pending changes to the reporting tables, in batches of
     `batch_size`, each batch in its own transaction (applied and deleted
-    together: exactly once). Returns at once when another refresh or a
-    rebuild holds the lock. Safe to run twice and concurrently."""
+    together: exactly once; a batch that changed derived rows bumps the
+    generation in that transaction). Returns at once when another refresh or
+    a rebuild holds the lock. Safe to run twice and concurrently."""
     result = RefreshResult(ran=False)
     with _Exclusive(wait=False) as acquired:
         if not acquired:
@@ -479,13 +517,14 @@ def reporting_refresh(*, batch_size: int = BATCH_SIZE, max_batches: int | None =
         while max_batches is None or batches < max_batches:
             with transaction.atomic():
                 claimed = _claim(batch_size)
-                if claimed:
-                    _apply(claimed, result, schemes)
+                changed = _apply(claimed, result, schemes) if claimed else False
                 _state_touch(refreshed_at=timezone.now())
                 if claimed:
                     RefreshState.objects.filter(pk=1).update(
-                        changes_applied=F("changes_applied") + len(claimed)
+                        changes_applied=F("changes_applied") + len(claimed),
+                        generation=F("generation") + int(changed),
                     )
+                result.generation_bumped |= changed
             batches += 1
             if len(claimed) < batch_size:
                 break
@@ -504,8 +543,8 @@ class RebuildResult:
 def reporting_rebuild(*, stdout=None) -> RebuildResult:
     """Recompute every reporting table from scratch, in one transaction with
     one snapshot (REPEATABLE READ when it is the outermost transaction), and
-    drop the pending changes that snapshot sees. Waits for a running refresh.
-    Idempotent."""
+    drop the pending changes that snapshot sees; bumps the generation in that
+    transaction. Waits for a running refresh. Idempotent."""
     started = time.monotonic()
 
     def say(message):
@@ -525,7 +564,9 @@ def reporting_rebuild(*, stdout=None) -> RebuildResult:
             cursor.execute("DELETE FROM reporting_stageflowdaily")
             cursor.execute(_STAGE_FLOW_SQL.format(change_filter=""), [settings.TIME_ZONE])
             flows = cursor.rowcount
-            say(f"stage flow: {flows} daily rows")
+            cursor.execute("DELETE FROM reporting_stageflowmonthly")
+            cursor.execute(_STAGE_FLOW_MONTHLY_REBUILD_SQL)
+            say(f"stage flow: {flows} daily rows, {cursor.rowcount} monthly rows")
             cursor.execute("DELETE FROM reporting_attributioncredit")
             cursor.execute("DELETE FROM reporting_attributionpath")
             cursor.execute("SELECT id FROM leads_opportunity ORDER BY id")
@@ -535,6 +576,7 @@ def reporting_rebuild(*, stdout=None) -> RebuildResult:
         now = timezone.now()
         seconds = time.monotonic() - started
         _state_touch(refreshed_at=now, rebuilt_at=now, rebuild_seconds=seconds)
+        RefreshState.objects.filter(pk=1).update(generation=F("generation") + 1)
     if not connection.in_atomic_block:
         # Fresh statistics for the planner, and a visibility map for index-only scans.
         with connection.cursor() as cursor:

@@ -1,5 +1,7 @@
 """Reads of the attribution page, the SLA scorecard and the lists of rows
-behind each figure. Every function runs a fixed number of queries."""
+behind each figure. Every function runs a fixed number of queries. Reads of
+the derived tables alone are `@derived_figure`s (reporting.figure_cache):
+cached on a page until those tables change."""
 
 import calendar
 from collections import defaultdict
@@ -33,13 +35,13 @@ from leads.models import (
 )
 from reporting import kpis
 from reporting.attribution import MODEL_HELP, MODEL_LABELS, SCHEMES
+from reporting.figure_cache import derived_figure
 from reporting.models import (
     AttributionCredit,
     AttributionKind,
     AttributionPath,
     AttributionScheme,
     LeadFunnel,
-    StageFlowDaily,
 )
 from reporting.periods import Period, ReportFilter, add_months, month_start
 from reporting.rollups import scheme_signature
@@ -74,6 +76,7 @@ def _derived_filters(flt: ReportFilter, params: dict, alias: str = "") -> str:
     return sql
 
 
+@derived_figure
 def credits_grouped(flt: ReportFilter, *, kind: str, models: list[str]) -> dict:
     """Credit and credited deals (summed weights) by channel, campaign and
     asset under each model: {dimension: {key: {model: (credit, deals)}}}.
@@ -99,6 +102,7 @@ def credits_grouped(flt: ReportFilter, *, kind: str, models: list[str]) -> dict:
     return result
 
 
+@derived_figure
 def path_totals(flt: ReportFilter) -> dict:
     """Per kind: deals, their amount, and the unattributed part (deals with
     no touch on their path). One query."""
@@ -572,19 +576,7 @@ def scorecard_by_version(
     a team filter)."""
     flt = ReportFilter(period=period, team=team, segment=segment)
     versions = kpis.sla_versions_published()
-    flows = (
-        kpis.derived_for(StageFlowDaily.objects.filter(kpis.day_in(period)), flt)
-        .annotate(month=TruncMonth("day"))
-        .values("sla_version_id", "month")
-        .annotate(
-            mqls=Sum("changes", filter=Q(to_stage="mql")),
-            accepted=Sum("changes", filter=Q(from_stage="mql", to_stage="sal")),
-            rejected=Sum("changes", filter=Q(from_stage__in=("mql", "sal"), to_stage="rejected")),
-            dropped=Sum("changes", filter=_sales_drop()),
-            dropped_with_reason=Sum("with_reason", filter=_sales_drop()),
-        )
-        .order_by()
-    )
+    flows = _flows_grouped(flt, ("sla_version_id", "month"))
     response = _response_grouped(flt, ("sla_version_id",), month=True)
     breaches = _breaches_grouped(flt, ("sla_version_id",), month=True)
     reviews = _retrospectives_grouped(flt, ("review_version_id",), versions, month=True,
@@ -616,8 +608,8 @@ def scorecard_by_version(
 
     for flow in flows:
         target = row(flow["sla_version_id"], flow["month"])
-        for name in ("mqls", "accepted", "rejected", "dropped", "dropped_with_reason"):
-            target[name] += flow[name] or 0
+        for name in FLOW_COUNTS:
+            target[name] += flow[name]
     for item in response:
         target = row(item["sla_version_id"], item["month"])
         target.update(
@@ -671,45 +663,64 @@ def mql_commitment_of(version, period: Period, versions, segment: str = "") -> f
     if not monthly:
         return None
     total, day = 0.0, period.start
+    in_force = kpis.versions_in_force(versions)
     while day <= period.end:
-        if kpis.version_on(versions, day) == version:
+        if in_force(day) == version:
             total += monthly / calendar.monthrange(day.year, day.month)[1]
         day += timedelta(days=1)
     return total or None
 
 
-def _sales_drop() -> Q:
-    """Sales rejecting or disqualifying a lead it was working."""
-    return Q(from_stage__in=("mql", "sal", "sql"), to_stage__in=("rejected", "disqualified"))
+FLOW_COUNTS = ("mqls", "accepted", "rejected", "dropped", "dropped_with_reason")
 
 
-def _response_grouped(flt: ReportFilter, group_by: tuple[str, ...], *, month: bool = False):
-    hours = kpis.HoursBetween(F("mql_at"), F("first_contact_at"))
-    contacted = Q(first_contact_at__isnull=False)
-    within = Q(
-        first_contact_at__isnull=False,
-        response_due_at__isnull=False,
-        first_contact_at__lte=F("response_due_at"),
+def _flows_grouped(flt: ReportFilter, group_by: tuple[str, ...]) -> list[dict]:
+    """The period's MQLs, sales decisions and drops (sales rejecting or
+    disqualifying a lead it was working; with their reason codes) per group,
+    from the stage-flow rollups. One query (none when cached)."""
+    rows = kpis.stage_flows(
+        flt,
+        {"cur": flt.period},
+        kinds=("mqls", "accepted", "rejected", "dropped"),
+        group_by=group_by,
+        reasons=("dropped",),
     )
-    resolved = Q(response_due_at__isnull=False) & (
-        contacted | Q(response_due_at__lte=timezone.now())
-    )
+    return [
+        {**{group: row[group] for group in group_by},
+         **{name: row[f"cur_{name}"] for name in FLOW_COUNTS}}
+        for row in rows
+    ]  # fmt: skip
+
+
+@derived_figure
+def _response_clocks_grouped(
+    flt: ReportFilter, group_by: tuple[str, ...], *, month: bool, as_of=None
+) -> dict:
+    """The response clocks of the period's MQLs per group, judged at `as_of`
+    (by default the moment computed): {"as_of", "rows": [group values and
+    kpis.clock_aggregates]}. One query."""
+    as_of = as_of or timezone.now()
     rows = kpis.derived_for(LeadFunnel.objects.filter(kpis.moment_in("mql_at", flt.period)), flt)
     fields = list(group_by)
     if month:
         rows = rows.annotate(month=TruncMonth("mql_at"))
         fields.append("month")
-    return list(
-        rows.values(*fields)
-        .annotate(
-            mqls=Count("lead_id"),
-            contacted=Count("lead_id", filter=contacted),
-            within=Count("lead_id", filter=within),
-            resolved=Count("lead_id", filter=resolved),
-            median_hours=kpis.Percentile(hours, 0.5, filter=contacted),
-        )
-        .order_by()
-    )
+    grouped = rows.values(*fields).annotate(**kpis.clock_aggregates(as_of)).order_by()
+    return {"as_of": as_of, "rows": list(grouped)}
+
+
+def _response_grouped(flt: ReportFilter, group_by: tuple[str, ...], *, month: bool = False):
+    """First contact per group for the period's MQLs, with clocks resolved by
+    now (the cached clocks count those that ran out since)."""
+    clocks = _response_clocks_grouped(flt, group_by, month=month)
+    now = timezone.now()  # after the clocks: at or after their moment
+    if clocks["as_of"] > now:  # another process's clock ran ahead
+        clocks = _response_clocks_grouped.uncached(flt, group_by, month=month, as_of=now)
+    fields = [*group_by, *(["month"] if month else [])]
+    return [
+        {**{name: row[name] for name in fields}, **kpis.clocks_resolved(row, now)}
+        for row in clocks["rows"]
+    ]
 
 
 def _breaches_grouped(flt: ReportFilter, group_by: tuple[str, ...], *, month: bool = False):
@@ -823,18 +834,7 @@ def scorecard_by_rep(
     counts (medians are per rep only). Seven queries at most (one more with
     a team filter)."""
     flt = ReportFilter(period=period, team=team, segment=segment)
-    flows = (
-        kpis.derived_for(StageFlowDaily.objects.filter(kpis.day_in(period)), flt)
-        .values("owner_id")
-        .annotate(
-            mqls=Sum("changes", filter=Q(to_stage="mql")),
-            accepted=Sum("changes", filter=Q(from_stage="mql", to_stage="sal")),
-            rejected=Sum("changes", filter=Q(from_stage__in=("mql", "sal"), to_stage="rejected")),
-            dropped=Sum("changes", filter=_sales_drop()),
-            dropped_with_reason=Sum("with_reason", filter=_sales_drop()),
-        )
-        .order_by()
-    )
+    flows = _flows_grouped(flt, ("owner_id",))
     response = _response_grouped(flt, ("owner_id",))
     breaches = _breaches_grouped(flt, ("owner_id",))
     reviews = _retrospectives_grouped(flt, ("owner_id",), kpis.sla_versions_published(),
@@ -870,8 +870,8 @@ def scorecard_by_rep(
 
     for flow in flows:
         target = person(flow["owner_id"])
-        for name in ("mqls", "accepted", "rejected", "dropped", "dropped_with_reason"):
-            target[name] += flow[name] or 0
+        for name in FLOW_COUNTS:
+            target[name] += flow[name]
     for item in response:
         person(item["owner_id"]).update(
             contacted=item["contacted"],

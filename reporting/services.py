@@ -1,4 +1,5 @@
-"""Writes of closed-loop reporting: shared goals and the QBR's record.
+"""Writes of closed-loop reporting: shared goals, the QBR's record, and the
+cached figures of the default views.
 
 Goals are created and changed by the people who run the agreement: sales
 managers, marketing and RevOps admins. Reps read them (everyone reads
@@ -9,10 +10,18 @@ from datetime import date
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.utils import timezone
 
 from config import roles
 from config.audit import audit_record
+from reporting import goals, kpis, rollups, selectors
+from reporting.attribution import DEFAULT_MODELS
+from reporting.figure_cache import figures_cached
 from reporting.models import QuarterlyReview, SharedGoal
+from reporting.periods import PERIOD_CHOICES, ReportFilter, period_for
+
+# Every period a page offers without a custom range.
+WARM_PERIODS = tuple(key for key, _ in PERIOD_CHOICES if key != "custom")
 
 GOAL_FIELDS = ("title", "metric", "target", "starts_on", "ends_on", "segment", "team", "note")
 
@@ -98,3 +107,27 @@ def quarterly_review_record(
         review.save()
     audit_record(actor=actor, action="qbr.record", obj=review, changes={"improvement": improvement})
     return review
+
+
+def figures_warm(*, today: date | None = None) -> int:
+    """Compute and cache, under the reporting tables' current generation, the
+    derived figures of the default views: for every period with no filter,
+    the shared dashboard (and so the home page and last quarter's QBR, which
+    read the same figures) with its goals, the attribution page with its
+    default models, and the SLA scorecard. Run after a refresh or rebuild
+    changed the tables, so the first viewer does not pay. Idempotent: a second
+    run finds every figure cached. Returns the generation warmed."""
+    today = today or timezone.localdate()
+    state = rollups.refresh_state()
+    with figures_cached(state.figures_tag):
+        for key in WARM_PERIODS:
+            flt = ReportFilter(period=period_for(key, today=today))
+            kpis.dashboard(flt)
+            goals.goals_progress(goals.goals_overlapping(flt.period, limit=goals.DASHBOARD_GOALS))
+            selectors.attribution(flt, models=list(DEFAULT_MODELS))
+            selectors.scorecard_by_version(flt.period, today=today)
+            selectors.scorecard_by_rep(flt.period, today=today)
+        # Last quarter's QBR reads the dashboard's figures; its goals run to the quarter's end.
+        quarter = period_for("last_quarter", today=today)
+        goals.goals_progress(goals.goals_overlapping(quarter), today=min(today, quarter.end))
+    return state.generation

@@ -3,8 +3,10 @@ attribution, the SLA scorecard, shared goals, the quarterly business review,
 the rows behind every figure, and CSV exports of every table.
 
 Function views: parse the filters, read through reporting.kpis /
-reporting.selectors, render. An htmx request to a page's URL gets the page's
-fragment. Everyone reads every page; goals and the QBR record are changed by
+reporting.selectors, render. Figures read from the derived tables are served
+from the cache while those tables stay at the generation the page read with
+its "Figures as of …" state (reporting.figure_cache). An htmx request to a
+page's URL gets the page's fragment. Everyone reads every page; goals and the QBR record are changed by
 sales managers, marketing and RevOps admins (checked here and in services).
 """
 
@@ -28,8 +30,9 @@ from config.keyset import keyset_page
 from config.models import ServiceHeartbeat
 from leads.csv_safety import csv_safe
 from reporting import exports, goals, kpis, rollups, selectors, services
-from reporting.attribution import MODEL_LABELS, Model
+from reporting.attribution import DEFAULT_MODELS, MODEL_LABELS
 from reporting.charts import Series, funnel_chart, grouped_bar_chart, line_chart
+from reporting.figure_cache import figures_cached
 from reporting.forms import GoalForm, QuarterlyReviewForm
 from reporting.models import QuarterlyReview, SharedGoal
 from reporting.periods import (
@@ -42,7 +45,6 @@ from reporting.periods import (
 )
 from sla.selectors import marketing_commitments
 
-DASHBOARD_GOALS = 6
 ROWS_PAGE_SIZE = 50
 
 
@@ -56,14 +58,22 @@ def _query(flt: ReportFilter, **extra) -> str:
 
 
 def _freshness() -> dict:
-    """When the reporting tables were last brought up to date. Two queries."""
+    """When the reporting tables were last brought up to date, and their
+    generation, under which the page's derived figures are cached (read
+    before any figure). Two queries."""
     return {"state": rollups.refresh_state(), "pending": rollups.pending_count()}
+
+
+def _cached(freshness: dict):
+    """Serve the derived figures read inside from the cache (see the module docstring)."""
+    return figures_cached(freshness["state"].figures_tag)
 
 
 # --- The shared dashboard ---------------------------------------------------------------------
 
 
-def dashboard_context(flt: ReportFilter) -> dict:
+def dashboard_context(flt: ReportFilter, freshness: dict | None = None) -> dict:
+    freshness = freshness or _freshness()
     data = kpis.dashboard(flt)
     trend = data["trend"]
     labels = [f"{row['month']:%b %y}" for row in trend]
@@ -98,7 +108,9 @@ def dashboard_context(flt: ReportFilter) -> dict:
         ],
         title="CAC and LTV by channel",
     )
-    goal_rows = goals.goals_progress(goals.goals_overlapping(flt.period, limit=DASHBOARD_GOALS))
+    goal_rows = goals.goals_progress(
+        goals.goals_overlapping(flt.period, limit=goals.DASHBOARD_GOALS)
+    )
     return {
         **data,
         "flt": flt,
@@ -106,7 +118,7 @@ def dashboard_context(flt: ReportFilter) -> dict:
         "query": _query(flt),
         "charts": charts,
         "goal_progress": goal_rows,
-        "freshness": _freshness(),
+        "freshness": freshness,
         "definitions": kpis.DEFINITIONS,
     }
 
@@ -131,27 +143,27 @@ def home(request):
 
 def _dashboard(request, *, home: bool):
     form, flt = _filters(request)
-    context = {
-        "form": form,
-        **dashboard_context(flt),
-        "is_home": home,
-        "can_manage_goals": services.can_manage_goals(request.user),
-    }
-    if is_fragment(request):
-        return render(request, "reporting/dashboard.html#dashboard-body", context)
-    template = "reporting/dashboard.html"
-    if home:
-        template = "reporting/home.html"
-        context["sections"] = nav_sections()
-        context["commitments"] = marketing_commitments()
-        if roles.has_role(request.user, roles.REVOPS_ADMIN) or request.user.is_superuser:
-            context["heartbeats"] = list(ServiceHeartbeat.objects.all())
-    return render(request, template, context)
+    freshness = _freshness()
+    with _cached(freshness):
+        context = {
+            "form": form,
+            **dashboard_context(flt, freshness),
+            "is_home": home,
+            "can_manage_goals": services.can_manage_goals(request.user),
+        }
+        if is_fragment(request):
+            return render(request, "reporting/dashboard.html#dashboard-body", context)
+        template = "reporting/dashboard.html"
+        if home:
+            template = "reporting/home.html"
+            context["sections"] = nav_sections()
+            context["commitments"] = marketing_commitments()
+            if roles.has_role(request.user, roles.REVOPS_ADMIN) or request.user.is_superuser:
+                context["heartbeats"] = list(ServiceHeartbeat.objects.all())
+        return render(request, template, context)
 
 
 # --- Attribution -------------------------------------------------------------------------------
-
-DEFAULT_MODELS = (Model.LINEAR, Model.W_SHAPED)
 
 
 def _models(request) -> list[str]:
@@ -165,7 +177,8 @@ def _models(request) -> list[str]:
     return models
 
 
-def attribution_context(flt: ReportFilter, models: list[str]) -> dict:
+def attribution_context(flt: ReportFilter, models: list[str], freshness: dict | None = None):
+    freshness = freshness or _freshness()
     data = selectors.attribution(flt, models=models)
     channels = data["channels"][:12]
     chart = grouped_bar_chart(
@@ -195,7 +208,7 @@ def attribution_context(flt: ReportFilter, models: list[str]) -> dict:
         "chart": chart,
         "ltv_rows": ltv_rows,
         "economics": economics,
-        "freshness": _freshness(),
+        "freshness": freshness,
     }
 
 
@@ -205,23 +218,28 @@ def attribution(request):
     """Credited pipeline and revenue by channel, campaign and content asset
     under two attribution models side by side, with spend and ROI."""
     form, flt = _filters(request)
-    context = {"form": form, **attribution_context(flt, _models(request))}
-    template = "reporting/attribution.html"
-    if is_fragment(request):
-        template += "#attribution-body"
-    return render(request, template, context)
+    freshness = _freshness()
+    with _cached(freshness):
+        context = {"form": form, **attribution_context(flt, _models(request), freshness)}
+        template = "reporting/attribution.html"
+        if is_fragment(request):
+            template += "#attribution-body"
+        return render(request, template, context)
 
 
 # --- The SLA scorecard ---------------------------------------------------------------------------
 
+SCORECARD_PERIOD = "year"  # the scorecard's default period
 
-def scorecard_context(flt: ReportFilter) -> dict:
+
+def scorecard_context(flt: ReportFilter, freshness: dict | None = None) -> dict:
+    freshness = freshness or _freshness()
     return {
         "flt": flt,
         "versions": selectors.scorecard_by_version(flt.period, team=flt.team, segment=flt.segment),
         "people": selectors.scorecard_by_rep(flt.period, team=flt.team, segment=flt.segment),
         "query": _query(flt),
-        "freshness": _freshness(),
+        "freshness": freshness,
     }
 
 
@@ -232,12 +250,14 @@ def scorecard(request):
     and rep: marketing's MQL volume and acceptance rate against its
     commitments, sales' response within SLA, breaches, escalations and
     feedback."""
-    form, flt = _filters(request, default_period="year")
-    context = {"form": form, **scorecard_context(flt)}
-    template = "reporting/scorecard.html"
-    if is_fragment(request):
-        template += "#scorecard-body"
-    return render(request, template, context)
+    form, flt = _filters(request, default_period=SCORECARD_PERIOD)
+    freshness = _freshness()
+    with _cached(freshness):
+        context = {"form": form, **scorecard_context(flt, freshness)}
+        template = "reporting/scorecard.html"
+        if is_fragment(request):
+            template += "#scorecard-body"
+        return render(request, template, context)
 
 
 # --- Shared goals ---------------------------------------------------------------------------------
@@ -354,9 +374,10 @@ def quarter_period(year: int, quarter: int, *, today: date | None = None) -> Per
     return Period("last_quarter", start, end, quarter_label(start))
 
 
-def qbr_context(period: Period, *, today: date | None = None) -> dict:
+def qbr_context(period: Period, *, today: date | None = None, freshness: dict | None = None):
     from reporting import winloss_selectors
 
+    freshness = freshness or _freshness()
     today = today or timezone.localdate()
     flt = ReportFilter(period=period)
     previous = period.previous()
@@ -383,6 +404,7 @@ def qbr_context(period: Period, *, today: date | None = None) -> dict:
         "quarter_param": f"{period.start.year}-q{(period.start.month - 1) // 3 + 1}",
         "next_url": _qbr_url(add_months(period.start, 3)),
         "previous_url": _qbr_url(previous.start),
+        "freshness": freshness,
     }
 
 
@@ -428,8 +450,11 @@ def qbr(request, year, quarter):
                 "saved": form.instance.pk is not None and not form.errors,
             }
             return render(request, "reporting/qbr.html#qbr-record", context)
-    context = {**qbr_context(period), "form": form, "can_record": can_record}
-    return render(request, "reporting/qbr.html", context)
+    freshness = _freshness()
+    with _cached(freshness):
+        context = {**qbr_context(period, freshness=freshness), "form": form,
+                   "can_record": can_record}  # fmt: skip
+        return render(request, "reporting/qbr.html", context)
 
 
 # --- Rows behind a figure ---------------------------------------------------------------------------
@@ -510,29 +535,35 @@ def figure_rows_export(request, figure):
 # --- CSV exports of the pages' tables -----------------------------------------------------------
 
 
-@require_http_methods(["GET"])
-def export(request, page):
-    """One table of a reporting page as CSV: ?table=<key> (default: the
-    page's first) with the page's filters."""
-    _, flt = _filters(request, default_period="year" if page == "scorecard" else "quarter")
+def _export_tables(request, page: str, flt: ReportFilter, freshness: dict) -> dict:
     if page == "dashboard":
-        tables = exports.dashboard_tables(dashboard_context(flt))
-    elif page == "attribution":
-        tables = exports.attribution_tables(attribution_context(flt, _models(request)))
-    elif page == "scorecard":
-        tables = exports.scorecard_tables(scorecard_context(flt))
-    elif page == "goals":
+        return exports.dashboard_tables(dashboard_context(flt, freshness))
+    if page == "attribution":
+        return exports.attribution_tables(attribution_context(flt, _models(request), freshness))
+    if page == "scorecard":
+        return exports.scorecard_tables(scorecard_context(flt, freshness))
+    if page == "goals":
         all_goals = SharedGoal.objects.select_related("team")
-        tables = exports.goal_tables(goals.goals_progress(list(all_goals)))
-    elif page == "qbr":
+        return exports.goal_tables(goals.goals_progress(list(all_goals)))
+    if page == "qbr":
         start = request.GET.get("quarter", "")
         try:
             year, number = (int(part) for part in start.split("-q"))
         except ValueError as error:
             raise Http404("Say which quarter: ?quarter=2026-q3.") from error
-        tables = exports.qbr_tables(qbr_context(quarter_period(year, number)))
-    else:
-        raise Http404("No such page.")
+        return exports.qbr_tables(qbr_context(quarter_period(year, number), freshness=freshness))
+    raise Http404("No such page.")
+
+
+@require_http_methods(["GET"])
+def export(request, page):
+    """One table of a reporting page as CSV: ?table=<key> (default: the
+    page's first) with the page's filters."""
+    default_period = SCORECARD_PERIOD if page == "scorecard" else "quarter"
+    _, flt = _filters(request, default_period=default_period)
+    freshness = _freshness()
+    with _cached(freshness):
+        tables = _export_tables(request, page, flt, freshness)
     key = request.GET.get("table") or next(iter(tables))  # default: the page's first table
     if key not in tables:
         raise Http404(f"No table “{key}” on this page.")

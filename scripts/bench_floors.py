@@ -196,14 +196,14 @@ def app_commitment(flt) -> dict:
     }
 
 
+# date_part, not EXTRACT (numeric since PostgreSQL 14, several times slower to
+# sort): the best SQL for a median of hours.
 FIRST_CONTACT_SQL = """
     SELECT CASE WHEN mql_at >= %(cur_start)s THEN 'cur' ELSE 'prev' END,
            count(*),
            count(first_contact_at),
-           percentile_cont(0.5) WITHIN GROUP
-               (ORDER BY extract(epoch FROM first_contact_at - mql_at) / 3600.0),
-           percentile_cont(0.9) WITHIN GROUP
-               (ORDER BY extract(epoch FROM first_contact_at - mql_at) / 3600.0),
+           percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP
+               (ORDER BY date_part('epoch', first_contact_at - mql_at) / 3600.0),
            count(*) FILTER (WHERE first_contact_at <= response_due_at),
            count(*) FILTER (WHERE response_due_at IS NOT NULL
                               AND (first_contact_at IS NOT NULL OR response_due_at <= %(now)s))
@@ -221,7 +221,8 @@ def floor_first_contact(cursor, p: dict) -> dict:
     rows = {row[0]: row[1:] for row in cursor.fetchall()}
     result = {}
     for name in ("cur", "prev"):
-        mqls, contacted, median, p90, within, resolved = rows.get(name, (0, 0, None, None, 0, 0))
+        mqls, contacted, hours, within, resolved = rows.get(name, (0, 0, None, 0, 0))
+        median, p90 = hours or (None, None)
         result[name] = {"mqls": mqls, "contacted": contacted, "median_hours": median,
                         "p90_hours": p90, "within": within, "resolved": resolved}  # fmt: skip
     return result
@@ -269,7 +270,7 @@ def _funnel_sql() -> str:
         columns += [
             f"count({stage})",
             f"count(*) FILTER (WHERE {both})",
-            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM {stage} - "
+            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY date_part('epoch', {stage} - "
             f"{previous}) / 3600.0 / 24.0) FILTER (WHERE {both})",
         ]
         previous = stage

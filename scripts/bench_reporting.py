@@ -7,8 +7,10 @@
 
 Runs in process with Django's test client (force_login; no network, no
 gunicorn), so the time is the server's: middleware, queries, templates. Each
-page is requested once to warm up, then --rounds times; reports p50, p95 and
-max in milliseconds and the number of queries. --rebuild first runs the full
+page is first requested cold three times, each time just after its cached
+figures were made stale (as a refresh that changed the reporting tables
+does; the median is reported), then once to warm up, then --rounds times;
+reports p50, p95 and max in milliseconds and the number of queries. --rebuild first runs the full
 rebuild of the reporting tables (and reports its time). --late-touchpoints N
 inserts N touchpoints dated before the deals of their leads (as if they
 arrived late), times the incremental refresh that re-attributes those
@@ -73,6 +75,7 @@ def main():
     from django.utils import timezone
 
     from leads.models import Lead, Opportunity, Team, Touchpoint
+    from reporting.figure_cache import figures_invalidate
     from reporting.rollups import reporting_rebuild
 
     print(
@@ -96,7 +99,7 @@ def main():
         "two_years_ago": (today - timedelta(days=730)).isoformat(),
         "team": Team.objects.order_by("pk").values_list("pk", flat=True).first(),
     }
-    print(f"{'page':<58} {'p50':>7} {'p95':>7} {'max':>7} {'queries':>8}")
+    print(f"{'page':<58} {'cold':>7} {'p50':>7} {'p95':>7} {'max':>7} {'queries':>8}")
     worst = 0.0
     for label, template in PAGES:
         url = template.format(**values)
@@ -104,6 +107,12 @@ def main():
         if url.endswith("#htmx"):
             url = url.removesuffix("#htmx")
             headers["HTTP_HX_REQUEST"] = "true"
+        cold = []
+        for _ in range(3):
+            figures_invalidate()
+            started = time.perf_counter()
+            assert client.get(url, **headers).status_code == 200, url
+            cold.append(1000 * (time.perf_counter() - started))
         client.get(url, **headers)  # warm up
         times = []
         for _ in range(args.rounds):
@@ -116,8 +125,8 @@ def main():
         p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
         worst = max(worst, p95)
         print(
-            f"{label:<58} {statistics.median(times):7.0f} {p95:7.0f} {times[-1]:7.0f} "
-            f"{len(queries):8d}"
+            f"{label:<58} {statistics.median(cold):7.0f} {statistics.median(times):7.0f} "
+            f"{p95:7.0f} {times[-1]:7.0f} {len(queries):8d}"
         )
     verdict = "within" if worst < TARGET_MS else "OVER"
     print(f"Worst p95: {worst:.0f} ms ({verdict} the {TARGET_MS} ms target).")

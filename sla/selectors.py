@@ -28,27 +28,24 @@ def marketing_commitments(*, today=None) -> dict | None:
     volume if days keep their average), and the share of MQLs sales accepted
     (accepted / (accepted + rejected)) against the minimum acceptance rate.
 
-    Counts come from stage-change rows (one GROUP BY query)."""
+    Counts are the shared dashboard's own (reporting.kpis.stage_flow_totals
+    for this month: a lead that qualifies again counts again), read from the
+    stage-flow rollups as of their last refresh, so a page caching figures
+    serves them from its cache. One query, none when cached."""
     import calendar
-    from datetime import datetime, time
 
-    from django.db.models import Count, Q
     from django.utils import timezone
 
-    from leads.models import LeadStageChange
+    from reporting import kpis
+    from reporting.periods import ReportFilter, period_for
     from sla.versions import sla_in_force
 
     sla = sla_in_force()
     if sla is None:
         return None
     today = today or timezone.localdate()
-    start = datetime.combine(today.replace(day=1), time.min, timezone.get_current_timezone())
     days_in_month = calendar.monthrange(today.year, today.month)[1]
-    counts = LeadStageChange.objects.filter(changed_at__gte=start).aggregate(
-        mqls=Count("lead", filter=Q(to_stage="mql"), distinct=True),
-        accepted=Count("id", filter=Q(from_stage="mql", to_stage="sal")),
-        rejected=Count("id", filter=Q(from_stage__in=["mql", "sal"], to_stage="rejected")),
-    )
+    counts = kpis.stage_flow_totals(ReportFilter(period=period_for("month", today=today)))["cur"]
     decided = counts["accepted"] + counts["rejected"]
     acceptance = round(100 * counts["accepted"] / decided) if decided else None
     pace = round(counts["mqls"] * days_in_month / today.day)

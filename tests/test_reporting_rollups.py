@@ -18,6 +18,7 @@ from reporting.models import (
     LeadFunnel,
     PendingChange,
     StageFlowDaily,
+    StageFlowMonthly,
 )
 from reporting.rollups import LOCK_KEY, reporting_rebuild, reporting_refresh
 from tests.factories import make_account, make_asset, make_campaign, make_lead, make_touchpoint
@@ -58,6 +59,13 @@ def snapshot() -> dict:
             StageFlowDaily.objects.filter(changes__gt=0).values_list(
                 "day", "from_stage", "to_stage", "sla_version_id", "segment", "owner_id",
                 "channel", "changes", "with_reason",
+            ),
+            key=repr,
+        ),
+        "monthly_flow": sorted(
+            StageFlowMonthly.objects.filter(changes__gt=0).values_list(
+                "month", "from_stage", "to_stage", "sla_version_id", "segment", "owner_id",
+                "changes", "with_reason",
             ),
             key=repr,
         ),
@@ -142,6 +150,14 @@ class RollupsAgreeWithRebuild(TestCase):
         incremental = snapshot()
         reporting_rebuild()
         assert snapshot() == incremental
+        # Each month's row is its days' rows summed (the rebuild makes it so).
+        by_month = {}
+        for day, *key, _, changes, with_reason in incremental["flow"]:
+            counts = by_month.setdefault((day.replace(day=1), *key), [0, 0])
+            counts[0] += changes
+            counts[1] += with_reason
+        summed = sorted(((*key, *counts) for key, counts in by_month.items()), key=repr)
+        assert summed == incremental["monthly_flow"]
 
 
 @pytest.fixture
@@ -214,6 +230,7 @@ def test_each_stage_change_is_counted_once(journey):
     )
     reporting_refresh(batch_size=2)
     assert sum(StageFlowDaily.objects.values_list("changes", flat=True)) == 4
+    assert sum(StageFlowMonthly.objects.values_list("changes", flat=True)) == 4
 
 
 def test_a_refresh_returns_at_once_while_another_holds_the_lock(journey):

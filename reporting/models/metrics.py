@@ -1,16 +1,17 @@
 """Shared goals, QBR records, reporting settings, and the tables the closed-loop
 figures are read from: stored attribution results (with the weights used),
-per-lead funnel facts, the daily stage-flow rollup, and the queue of changes
-that keeps them current.
+per-lead funnel facts, the daily and monthly stage-flow rollups, and the queue
+of changes that keeps them current.
 
 The derived tables (`AttributionPath`, `AttributionCredit`, `LeadFunnel`,
-`StageFlowDaily`) are written only by `reporting.rollups`: incrementally from
-`PendingChange` rows (which database triggers add in the same transaction as
-the change they describe, see migration 0002), or from scratch by
+`StageFlowDaily`, `StageFlowMonthly`) are written only by `reporting.rollups`:
+incrementally from `PendingChange` rows (which database triggers add in the
+same transaction as the change they describe, see migration 0002), or from scratch by
 `reporting_rebuild`. Their foreign keys to users, campaigns, assets and SLA
 versions carry no database constraint: they are copies, read for filtering.
 """
 
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -35,6 +36,7 @@ __all__ = [
     "ReportingSettings",
     "SharedGoal",
     "StageFlowDaily",
+    "StageFlowMonthly",
 ]
 
 MODEL_CHOICES = list(MODEL_LABELS.items())
@@ -234,6 +236,38 @@ class StageFlowDaily(models.Model):
         return f"{self.day}: {self.from_stage or '∅'} → {self.to_stage} × {self.changes}"
 
 
+class StageFlowMonthly(models.Model):
+    """The daily stage-flow rollup summed by month, without the channel (no
+    figure reads it): what period sums read for the months a period covers
+    whole, the daily rows only for the days around them. Written in the same
+    transaction as the daily rows, from the same stage-change rows, so each
+    stage change is counted exactly once in each, and a month's row always
+    equals the sum of its daily rows."""
+
+    month = models.DateField(help_text="The month's first day.")
+    from_stage = models.CharField(max_length=20, blank=True)
+    to_stage = models.CharField(max_length=20)
+    sla_version = _copy_fk("sla.SlaVersion", db_index=False)
+    segment = models.CharField(max_length=20, blank=True)
+    owner = _copy_fk(settings.AUTH_USER_MODEL, db_index=False)
+    changes = models.PositiveIntegerField(default=0)
+    with_reason = models.PositiveIntegerField(default=0, help_text="Changes with a reason code.")
+
+    class Meta:
+        ordering = ["month"]
+        verbose_name_plural = "stage flow (monthly)"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "from_stage", "to_stage", "sla_version", "segment", "owner"],
+                name="stage_flow_monthly_unique",
+                nulls_distinct=False,
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m}: {self.from_stage or '∅'} → {self.to_stage} × {self.changes}"
+
+
 class PendingChange(models.Model):
     """A change the reporting tables have not taken in yet. Written by
     database triggers on touchpoints, leads, stage changes and opportunities,
@@ -260,18 +294,33 @@ class PendingChange(models.Model):
 
 
 class RefreshState(models.Model):
-    """When the reporting tables were last brought up to date (one row)."""
+    """When the reporting tables were last brought up to date (one row), and
+    their generation: bumped in the transaction of every refresh batch that
+    changed them and of every rebuild, so a figure cached under a generation
+    is never served once the tables moved on (reporting.figure_cache)."""
 
     refreshed_at = models.DateTimeField(null=True, blank=True)
     rebuilt_at = models.DateTimeField(null=True, blank=True)
     rebuild_seconds = models.FloatField(null=True, blank=True)
     changes_applied = models.PositiveBigIntegerField(default=0)
+    generation = models.PositiveBigIntegerField(
+        default=0, help_text="Bumped whenever the derived tables change (keys cached figures)."
+    )
+    # A row made again (a flushed or re-created database) starts counting from
+    # 0 again: its new epoch keeps it from matching figures cached before.
+    cache_epoch = models.UUIDField(default=uuid.uuid4, editable=False)
 
     class Meta:
         verbose_name = "reporting refresh state"
 
     def __str__(self):
         return f"refreshed {self.refreshed_at}"
+
+    @property
+    def figures_tag(self) -> str:
+        """What cached figures must carry to be served: this row's epoch and
+        generation (reporting.figure_cache)."""
+        return f"{self.cache_epoch}:{self.generation}"
 
 
 # --- Settings, goals and the QBR -----------------------------------------------------------
