@@ -22,6 +22,20 @@ COLUMN_KEYS = ("stage_changed_at", "id")
 CLOSED_WINDOW_DAYS = 90
 
 
+# What a card shows (leads.board_display), read as plain rows: building 300
+# model instances with their owner and account cost more than the queries.
+OWNER_FIELDS = ("owner_id", "owner__first_name", "owner__last_name", "owner__username")
+LEAD_CARD_FIELDS = (
+    "id", "stage", "stage_changed_at", "version", "first_name", "last_name", "email",
+    "company", "company_domain", "score", "source_channel", "response_due_at",
+    "first_contact_at", "response_breached_at", *OWNER_FIELDS,
+)  # fmt: skip
+DEAL_CARD_FIELDS = (
+    "id", "stage", "stage_changed_at", "version", "name", "account_id", "account__name",
+    "amount", "expected_close_on", "closed_on", "is_marketing_sourced", *OWNER_FIELDS,
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Column:
     stage: str
@@ -72,10 +86,18 @@ def _owner_q(*, owner=None, owners=None, unassigned=False, team=None) -> Q:
 
 
 def handoff_leads(
-    *, owner=None, owners=None, unassigned=False, team=None, channels=(), segments=()
+    *,
+    stages=HANDOFF_STAGES,
+    owner=None,
+    owners=None,
+    unassigned=False,
+    team=None,
+    channels=(),
+    segments=(),
 ) -> QuerySet:
-    """Leads on the handoff board (MQL, SAL, SQL, recycled) matching the filters."""
-    leads = Lead.objects.filter(stage__in=HANDOFF_STAGES).filter(
+    """Leads on the handoff board (MQL, SAL, SQL, recycled), or in its columns
+    `stages`, matching the filters."""
+    leads = Lead.objects.filter(stage__in=stages).filter(
         _owner_q(owner=owner, owners=owners, unassigned=unassigned, team=team)
     )
     if channels:
@@ -87,6 +109,7 @@ def handoff_leads(
 
 def board_deals(
     *,
+    stages=DEAL_STAGES,
     owner=None,
     owners=None,
     unassigned=False,
@@ -97,12 +120,14 @@ def board_deals(
     amount_max: Decimal | None = None,
     today: date | None = None,
 ) -> QuerySet:
-    """Deals on the deal board: every open deal, and those closed in the last
-    CLOSED_WINDOW_DAYS days, matching the filters (segment is the account's)."""
+    """Deals on the deal board, or in its columns `stages`: every open deal,
+    and those closed in the last CLOSED_WINDOW_DAYS days, matching the filters
+    (segment is the account's)."""
     since = (today or timezone.localdate()) - timedelta(days=CLOSED_WINDOW_DAYS)
+    open_stages = [stage for stage in stages if stage in OpportunityStage.open_stages()]
+    closed_stages = [stage for stage in stages if stage in OpportunityStage.closed_stages()]
     deals = Opportunity.objects.filter(
-        Q(stage__in=OpportunityStage.open_stages())
-        | Q(stage__in=OpportunityStage.closed_stages(), closed_on__gte=since)
+        Q(stage__in=open_stages) | Q(stage__in=closed_stages, closed_on__gte=since)
     ).filter(_owner_q(owner=owner, owners=owners, unassigned=unassigned, team=team))
     if channels:
         deals = deals.filter(source_channel__in=channels)
@@ -116,7 +141,8 @@ def board_deals(
 
 
 def column_summaries(records: QuerySet, columns) -> dict[str, ColumnSummary]:
-    """Count, amount (deals) and change stamp of every column: one GROUP BY query.
+    """Count, amount (deals) and change stamp of each of `columns` (a column
+    fragment's `records` hold that column's cards only): one GROUP BY query.
 
     The stamp changes when a card leaves a column (the count drops) or enters
     it (the newest arrival time changes), which is what the board's refresh
@@ -140,10 +166,11 @@ def column_summaries(records: QuerySet, columns) -> dict[str, ColumnSummary]:
 
 def column_page(records: QuerySet, stage: str, *, after: str = "") -> KeysetPage:
     """One page of a column's cards, newest arrivals first: one query with the
-    joins a card shows."""
-    related = ("account", "owner") if records.model is Opportunity else ("owner",)
+    joins a card shows. The items are rows (named tuples of LEAD_CARD_FIELDS or
+    DEAL_CARD_FIELDS) for `leads.board_display`, not model instances."""
+    fields = DEAL_CARD_FIELDS if records.model is Opportunity else LEAD_CARD_FIELDS
     return keyset_page(
-        records.filter(stage=stage).select_related(*related),
+        records.filter(stage=stage).values_list(*fields, named=True),
         keys=COLUMN_KEYS,
         descending=True,
         size=COLUMN_PAGE_SIZE,

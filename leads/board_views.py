@@ -23,13 +23,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
 from config import roles
 from config.http import is_fragment, safe_next_url
-from leads import board_moves, board_selectors, permissions, services
+from leads import board_display, board_moves, board_selectors, permissions, services
 from leads.board_forms import (
     BoardFilterForm,
     DealBoardFilterForm,
@@ -68,6 +69,15 @@ class HandoffBoard:
 
     def can_move(self, user, lead) -> bool:
         return permissions.can_work_lead(user, lead)
+
+    def card(self, row, *, may_move, menu, **card):
+        """A lead card; an SQL lead's menu links to converting it on its page."""
+        return board_display.lead_card(
+            row,
+            menu=menu if may_move else None,
+            convert=may_move and row.stage == LeadStage.SQL,
+            **card,
+        )
 
     def targets(self, stage) -> list[tuple[str, str]]:
         """(column, menu label) of the moves a card's menu offers in `stage`."""
@@ -129,6 +139,9 @@ class DealBoard:
 
     def can_move(self, user, deal) -> bool:
         return permissions.can_work_opportunity(user, deal)
+
+    def card(self, row, *, may_move, menu, **card):
+        return board_display.deal_card(row, menu=menu if may_move else None, **card)
 
     def targets(self, stage) -> list[tuple[str, str]]:
         """(column, menu label) of the moves a card's menu offers in `stage`:
@@ -196,30 +209,60 @@ def _url_pattern(url_name: str) -> str:
     return reverse(url_name, args=[987654321]).replace("987654321", "{}")
 
 
-def _cards(request, board, page_items) -> list:
-    """Mark what the viewer may do with each card (no queries: roles and the
-    manager's team are cached on the user) and give it its URLs."""
-    user = request.user
+def _cards(request, board, column, rows, *, query, highlight=None) -> SafeString:
+    """The rendered cards of a column's rows, joined, each with what the viewer
+    may do with it (no queries: roles and the manager's team are cached on the
+    user)."""
+    user, clock = request.user, board_display.Clock.read()
     move_url, detail_url = _url_pattern(board.move_url_name), _url_pattern(board.detail_url_name)
-    for card in page_items:
-        can_move = board.can_move(user, card)
-        card.board_movable = can_move and bool(board.targets(card.stage))
-        card.board_convert = can_move and board is HANDOFF and card.stage == LeadStage.SQL
-        card.board_move_url = move_url.format(card.pk)
-        card.board_detail_url = detail_url.format(card.pk)
-    return page_items
+    # Every card of a column is in the column's stage, so they share one menu;
+    # who may move a card in a stage depends on its owner alone
+    # (permissions.can_work_lead and can_work_opportunity), so that is decided
+    # once per owner rather than once per card.
+    menu = _move_menu(request, board, column, query=query)
+    may_move = {}
+    cards = []
+    for row in rows:
+        if row.owner_id not in may_move:
+            may_move[row.owner_id] = board.can_move(user, row)
+        cards.append(
+            board.card(
+                row,
+                may_move=may_move[row.owner_id],
+                menu=menu,
+                clock=clock,
+                move_url=move_url.format(row.id),
+                detail_url=detail_url.format(row.id),
+                flash=row.id == highlight,
+            )
+        )
+    return SafeString("".join(cards))
 
 
-def _menu_buttons(board, stage):
-    """The move menu's buttons, the same for every card of a column."""
-    return format_html_join(
-        "",
-        '<button type="submit" name="to_stage" value="{}">{}</button>',
-        board.targets(stage),
+def _move_menu(request, board, column, *, query) -> board_display.MoveMenu | None:
+    """The move menu of a column's cards (None when its cards cannot move):
+    the form's hidden fields and one button per column a card may go to."""
+    targets = board.targets(column.stage)
+    if not targets:
+        return None
+    board_url = reverse(board.url_name)
+    fields = format_html(
+        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+        '<input type="hidden" name="next" value="{}">'
+        '<input type="hidden" name="from_stage" value="{}">',
+        get_token(request),
+        f"{board_url}?{query}" if query else board_url,
+        column.stage,
     )
+    buttons = format_html_join(
+        "", '<button type="submit" name="to_stage" value="{}">{}</button>', targets
+    )
+    return board_display.MoveMenu(fields, buttons)
 
 
-def _column(request, board, records, column, summary, *, query, after="", oob=False) -> dict:
+def _column(
+    request, board, records, column, summary, *, query, after="", oob=False, highlight=None
+) -> dict:
     page = board_selectors.column_page(records, column.stage, after=after)
     more_url = ""
     if page.has_next:
@@ -228,8 +271,7 @@ def _column(request, board, records, column, summary, *, query, after="", oob=Fa
     return {
         "column": column,
         "summary": summary,
-        "cards": _cards(request, board, page.items),
-        "menu_buttons": _menu_buttons(board, column.stage),
+        "cards": _cards(request, board, column, page.items, query=query, highlight=highlight),
         "more_url": more_url,
         "needs_details": board.details_form(column.stage) is not None,
         "oob": oob,
@@ -242,16 +284,6 @@ def _context(request, board, *, query: str, **extra) -> dict:
         "board": board,
         "board_url": board_url,
         "query": query,
-        # The same for every card's move form, so rendered once.
-        "csrf_input": format_html(
-            '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)
-        ),
-        "next_input": format_html(
-            '<input type="hidden" name="next" value="{}">',
-            f"{board_url}?{query}" if query else board_url,
-        ),
-        "now": timezone.now(),
-        "today": timezone.localdate(),
         "can_move_any": _can_move_any(request.user),
         **extra,
     }
@@ -280,7 +312,7 @@ def deal_board(request):
 
 def _board(request, board):
     form = valid_filter_form(board.filter_form, request.GET, request.user)
-    records = board.records(**form.selector_kwargs())
+    filters = form.selector_kwargs()
     query = _filter_query(request.GET)
     stages = {column.stage: column for column in board.columns}
     column = stages.get(request.GET.get("column", ""))
@@ -288,14 +320,18 @@ def _board(request, board):
     fragment = is_fragment(request)
 
     if fragment and request.GET.get("sync"):
+        records = board.records(**filters)
         return _board_update(request, board, records, query=query, stamps=request.GET)
+    shown = [column] if column else board.columns
+    # One column (its page, its fragment, its next cards) reads and counts
+    # that column's cards only, not the board's.
+    records = board.records(stages=[c.stage for c in shown], **filters)
     if fragment and column and after:
         # The next cards of one column ("show more", or scrolling to its end).
         data = _column(request, board, records, column, None, query=query, after=after)
-        return render(request, f"{TEMPLATE}#more-cards", _context(request, board, query=query,
-                                                                  col=data))  # fmt: skip
-    summaries = board_selectors.column_summaries(records, board.columns)
-    shown = [column] if column else board.columns
+        context = _context(request, board, query=query, col=data)
+        return render(request, f"{TEMPLATE}#more-cards", context)
+    summaries = board_selectors.column_summaries(records, shown)
     columns = [
         _column(request, board, records, c, summaries[c.stage], query=query, after=after)
         for c in shown
@@ -321,19 +357,20 @@ def _board_update(
             if stamps.get(f"stamp_{column.stage}") != summaries[column.stage].stamp
         }
     columns = [
-        _column(request, board, records, column, summaries[column.stage], query=query, oob=True)
+        _column(
+            request,
+            board,
+            records,
+            column,
+            summaries[column.stage],
+            query=query,
+            oob=True,
+            highlight=highlight,
+        )
         for column in board.columns
         if column.stage in wanted
     ]
-    context = _context(
-        request,
-        board,
-        query=query,
-        columns=columns,
-        message=message,
-        level=level,
-        highlight=highlight,
-    )
+    context = _context(request, board, query=query, columns=columns, message=message, level=level)
     return render(request, f"{TEMPLATE}#board-update", context)
 
 

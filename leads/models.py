@@ -453,11 +453,23 @@ class Lead(models.Model):
             models.Index(fields=["source_campaign", "-created_at"], name="lead_campaign_idx"),
             models.Index(fields=["segment", "-created_at"], name="lead_segment_idx"),
             models.Index(fields=["stage", "-created_at"], name="lead_stage_created_idx"),
-            # The handoff board's columns, newest arrivals first; partial, so
-            # updates of leads in other stages do not pay for it.
+            # The handoff board (leads.board_selectors); partial, so updates of
+            # leads in other stages do not pay for them. Its columns, newest
+            # arrivals first, and every column's count in one index-only scan,
+            # also when the board is filtered by source or segment.
             models.Index(
                 fields=["stage", "-stage_changed_at", "-id"],
                 name="lead_board_idx",
+                condition=models.Q(stage__in=["mql", "sal", "sql", "recycled"]),
+                include=["source_channel", "segment"],
+            ),
+            # A seller's or team's columns: walking lead_board_idx for them
+            # reads every card of a column they have none in (recycled). The
+            # planner knows which owners have leads in which stage from the
+            # statistics lead_owner_stage_stats (migration 0011).
+            models.Index(
+                fields=["owner", "stage", "-stage_changed_at", "-id"],
+                name="lead_board_owner_idx",
                 condition=models.Q(stage__in=["mql", "sal", "sql", "recycled"]),
             ),
             models.Index(

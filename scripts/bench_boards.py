@@ -17,6 +17,13 @@ and templates, without a network. Each request runs --runs times after two
 warm-ups; p50/p95/max and the query count are printed. The move benchmark
 writes to that database (a deal goes demo → proposal → demo), so never point
 it at a database you care about.
+
+The generated data set is vacuumed, so the column counts are index-only
+scans (lead_board_idx, lead_board_owner_idx). After many lead updates
+without a vacuum (ingestion, a re-score, an import) those scans visit the
+heap for every card and the handoff board's count costs several times more;
+measure that state by updating the leads first, e.g.
+`UPDATE leads_lead SET score = LEAST(score + 1, 100) WHERE stage <> 'customer'`.
 """
 
 import argparse

@@ -281,10 +281,112 @@ def test_columns_show_fifty_cards_and_page_on(client_for, rep):
     more = client.get(more_url, headers=HTMX).content.decode()
     assert more.count('<li class="board-card') == 5 and "Deal 04" in more and "Deal 05" not in more
     assert "board-more" not in more and "<html" not in more
+    # One column's fragment counts that column as the board does.
+    column = client.get(reverse("boards:deals"), {"column": "demo"}, headers=HTMX).content.decode()
+    assert column_figures(column, "demo") == "55 deals · $550,000"
+    assert 'id="column-proposal"' not in column
     # Without JavaScript the same link is a page with that column alone.
     page = client.get(more_url).content.decode()
     assert "<html" in page and 'id="column-demo"' in page and 'id="column-lost"' not in page
     assert "The whole board" in page
+
+
+# --- What a card shows (rendered in leads/board_display.py) --------------------------
+
+
+def card_html(body: str, record) -> str:
+    return re.search(rf'<li [^>]*id="card-{record.pk}".*?</li>', body, re.S).group(0)
+
+
+def test_cards_escape_what_people_typed(client_for, rep):
+    lead = make_lead(first_name="<b>Bo</b>", last_name="O'Neil & \"Co\"", stage="mql", owner=rep,
+                     company="<script>alert(1)</script>")  # fmt: skip
+    deal = make_opportunity(account=make_account(name="A<i>cme</i>"), name="Deal <img src=x>",
+                            stage="demo", owner=rep)  # fmt: skip
+    client = client_for(rep)
+    card = card_html(client.get(reverse("boards:handoff")).content.decode(), lead)
+    assert "<script>" not in card and "&lt;script&gt;alert(1)&lt;/script&gt;" in card
+    name = "&lt;b&gt;Bo&lt;/b&gt; O&#x27;Neil &amp; &quot;Co&quot;"
+    assert f">{name}</a>" in card  # the title
+    assert f'<span class="visually-hidden"> {name}</span>' in card  # the move menu's name
+    card = card_html(client.get(reverse("boards:deals")).content.decode(), deal)
+    assert "<img" not in card and "<i>" not in card
+    assert ">A&lt;i&gt;cme&lt;/i&gt;</a>" in card and "Deal &lt;img src=x&gt;" in card
+
+
+def test_card_amounts_read_as_the_money_filter_says_them():
+    from leads.board_display import amount
+    from leads.templatetags.leads_display import money
+
+    for value in ("0", "5", "999.99", "1000", "1234.5", "1234.567", "2500000", "1000000.01"):
+        assert amount(Decimal(value)) == money(Decimal(value)), value
+
+
+def test_card_dates_read_as_date_format_says_them():
+    from datetime import date
+
+    from django.utils.dateformat import format as date_format
+
+    from leads.board_display import day
+
+    for value in (date(2026, 1, 1), date(2026, 5, 31), date(2027, 12, 9), date(999, 9, 9)):
+        assert day(value) == date_format(value, "M j, Y"), value
+
+
+def test_deal_card_facts(client_for, marketer):
+    from leads.templatetags.leads_display import money
+
+    today = timezone.localdate()
+    long_name = "Platform rollout for every region " * 3
+    late = make_opportunity(account=make_account(name="Latecomer"), name=long_name, stage="demo",
+                            amount=Decimal("1234.5"), expected_close_on=today - timedelta(days=1),
+                            stage_changed_at=timezone.now() - timedelta(days=12))  # fmt: skip
+    bare = make_opportunity(name="No account deal", stage="demo", amount=Decimal("0"),
+                            stage_changed_at=timezone.now() - timedelta(days=1, hours=2))  # fmt: skip
+    won = make_opportunity(stage="won", closed_on=today, amount=Decimal("2500000"))
+    body = client_for(marketer).get(reverse("boards:deals")).content.decode()
+    card = card_html(body, late)
+    assert ">Latecomer</a>" in card and f">{long_name[:59]}…</div>" in card
+    assert f">{money(late.amount)}</strong>" in card and "$1,234.50" in card
+    assert "<span>Unassigned</span>" in card and "<span>12 days in stage</span>" in card
+    assert (
+        f'title="The expected close date has passed">Close {today - timedelta(days=1):%b} ' in card
+    )
+    assert "badge-marketing" not in card and "data-movable" not in card
+    card = card_html(body, bare)
+    assert ">No account deal</a>" in card and '<div class="board-card-sub">No account</div>' in card
+    assert ">$0</strong>" in card and "1 day in stage" in card and "No close date" in card
+    card = card_html(body, won)
+    assert ">$2,500,000</strong>" in card and f"Closed {today:%b} {today.day}, {today.year}" in card
+    assert "today in stage" in card
+
+
+def test_lead_card_facts(client_for, rep, revops):
+    now = timezone.now()
+    met = make_lead(first_name="", last_name="", email="only@mail.example", company="",
+                    company_domain="mail.example", stage="sal", owner=rep, score=45,
+                    source_channel="", response_due_at=now - timedelta(hours=1),
+                    first_contact_at=now - timedelta(hours=2))  # fmt: skip
+    plain = make_lead(email="plain@gmail.com", company="", stage="mql", score=75,
+                      source_channel=Channel.WEBINAR)  # fmt: skip
+    qualified = make_lead(stage="sql", owner=rep, score=10)
+    body = client_for(revops).get(reverse("boards:handoff")).content.decode()
+    card = card_html(body, met)
+    assert (
+        ">only@mail.example</a>" in card
+        and '<span class="badge badge-warn" title="Score">45' in card
+    )
+    assert '<div class="board-card-sub">mail.example</div>' in card
+    assert "<span>Ray</span>" in card and '<span class="muted">No source</span>' in card
+    assert '<span class="badge badge-ok">Contacted in time</span>' in card
+    card = card_html(body, plain)
+    assert '<span class="badge badge-ok" title="Score">75' in card and ">—</div>" in card
+    assert "Unassigned" in card and ">Webinar</span>" in card
+    assert "badge-brand" not in card and "Overdue" not in card  # no clock running
+    # An SQL lead converts on its page: the menu says so instead of offering moves.
+    card = card_html(body, qualified)
+    assert "?do=convert" in card and 'name="to_stage"' not in card
+    assert '<span class="badge " title="Score">10' in card
 
 
 # --- Moving cards --------------------------------------------------------------------
@@ -559,6 +661,24 @@ def test_next_must_stay_on_the_site(client_for, rep):
 
 
 # --- Refreshing after other people's changes -----------------------------------------------
+
+
+def test_column_fragments_have_the_boards_figures_and_stamps(client_for, rep):
+    today = timezone.localdate()
+    make_opportunity(stage="won", owner=rep, amount=Decimal("700"), closed_on=today)
+    make_opportunity(stage="won", owner=rep, closed_on=today - timedelta(days=200))  # off the board
+    make_opportunity(stage="demo", owner=rep, amount=Decimal("300"))
+    make_lead(stage="mql", owner=rep)
+    client = client_for(rep)
+    for board, stages in (("boards:deals", ("won", "demo", "lost")),
+                          ("boards:handoff", ("mql", "sal"))):  # fmt: skip
+        page = client.get(reverse(board)).content.decode()
+        stamps = dict(re.findall(r'name="stamp_(\w+)" value="([^"]+)"', page))
+        for stage in stages:
+            column = client.get(reverse(board), {"column": stage}, headers=HTMX).content.decode()
+            assert column_figures(column, stage) == column_figures(page, stage), (board, stage)
+            assert f'name="stamp_{stage}" value="{stamps[stage]}"' in column, (board, stage)
+    assert column_figures(page, "mql") == "1 lead"
 
 
 def test_sync_returns_only_the_columns_that_changed(client_for, rep, make_user):
