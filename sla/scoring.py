@@ -10,13 +10,14 @@ A lead qualifies (becomes an MQL) when it meets the explicit criteria
 contact request in the last 30 days, when the SLA lets hand-raisers in) or
 reaches the threshold and meets the behavioural criteria.
 
-Engagement and behaviour are computed in PostgreSQL, one query each per chunk
-of leads; fit in Python from one query of lead and account data. The same
-code scores one lead after a new touchpoint and 200,000 leads after a publish.
+Engagement and behaviour are computed in PostgreSQL, in one scan of the
+touchpoints per chunk of leads; fit in Python from one query of lead and
+account data. The same code scores one lead after a new touchpoint and
+200,000 leads after a publish.
 """
 
+import json
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -25,7 +26,6 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from config.queue import enqueue, enqueue_on_commit
 from leads.models import Lead, LeadStage, TouchpointType
@@ -81,117 +81,181 @@ class Evaluation:
 # --- Engagement and behaviour (SQL) -------------------------------------------------------
 
 
-def _engagement(lead_ids, sla: SlaVersion, now: datetime) -> dict[int, dict[str, float]]:
-    """{lead id: {group name: decayed points before the cap}}."""
-    rules = list(sla.engagement_rules.select_related("group"))
-    if not rules or not lead_ids:
-        return {}
-    values = ", ".join(["(%s, %s, %s, %s)"] * len(rules))
-    params = []
-    for rule in rules:
-        params += [rule.touchpoint_type, rule.asset_stage, rule.points, rule.group.name]
-    sql = f"""
-        WITH rules(touchpoint_type, asset_stage, points, group_name) AS (VALUES {values})
-        SELECT t.lead_id,
-               COALESCE(specific.group_name, generic.group_name) AS group_name,
-               SUM(COALESCE(specific.points, generic.points)
-                   * power(0.5, GREATEST(EXTRACT(EPOCH FROM (%s - t.occurred_at)), 0)
-                                / 86400.0 / %s))
-        FROM leads_touchpoint t
-        LEFT JOIN leads_contentasset a ON a.id = t.asset_id
-        LEFT JOIN rules specific
-               ON specific.touchpoint_type = t.type
-              AND specific.asset_stage <> '' AND specific.asset_stage = a.funnel_stage
-        LEFT JOIN rules generic
-               ON generic.touchpoint_type = t.type AND generic.asset_stage = ''
-        WHERE t.lead_id = ANY(%s) AND t.occurred_at <= %s
-          AND (specific.points IS NOT NULL OR generic.points IS NOT NULL)
-        GROUP BY 1, 2
-    """
-    params += [now, sla.decay_half_life_days, list(lead_ids), now]
-    result: dict[int, dict[str, float]] = defaultdict(dict)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for lead_id, group_name, points in cursor.fetchall():
-            result[lead_id][group_name] = float(points)
-    return result
+@dataclass
+class _Signals:
+    """What a lead's touchpoints say, under an SLA version."""
+
+    engagement: dict[str, float]  # group name: decayed points before the cap
+    criteria: list[bool]  # each behaviour criterion met?
+    hand_raise: bool
 
 
-def _behaviour(lead_ids, sla: SlaVersion, now: datetime) -> dict[int, dict]:
-    """{lead id: {"criteria": [met?, ...], "hand_raise": bool}} in one scan."""
-    criteria = list(sla.behaviour_criteria.all())
+def _touchpoint_signals(
+    lead_ids, sla: SlaVersion, now: datetime, *, criteria
+) -> dict[int, _Signals]:
+    """{lead id: _Signals} for the leads that have touchpoints, in one scan of
+    their touchpoints: points per engagement group (each touchpoint's rule
+    points halved every half-life), the SLA's behaviour `criteria` (in their
+    order) and whether the lead raised its hand lately.
+
+    The decay is computed in double precision: EXTRACT yields numeric, whose
+    power() is an order of magnitude slower, and the points end up as floats
+    anyway. Grouped by lead and engagement group first (the touchpoints no
+    rule gives points to make a group of their own, which only the criteria
+    count), then by lead."""
     if not lead_ids:
         return {}
-    columns = []
-    params: list = []
-    for criterion in criteria:
+    rules = list(sla.engagement_rules.select_related("group"))
+    rule_params: list = []
+    if rules:
+        rule_rows = "VALUES " + ", ".join(["(%s, %s, %s::integer, %s)"] * len(rules))
+        for rule in rules:
+            rule_params += [rule.touchpoint_type, rule.asset_stage, rule.points, rule.group.name]
+    else:
+        rule_rows = "SELECT ''::text, ''::text, 0, ''::text WHERE false"
+    counts, count_params, met, met_params = [], [], [], []
+    for number, criterion in enumerate(criteria):
         condition = "t.type = ANY(%s) AND t.occurred_at >= %s"
-        params += [criterion.touchpoint_types, now - timedelta(days=criterion.within_days)]
+        count_params += [criterion.touchpoint_types, now - timedelta(days=criterion.within_days)]
         if criterion.asset_stage:
             condition += " AND a.funnel_stage = %s"
-            params.append(criterion.asset_stage)
+            count_params.append(criterion.asset_stage)
         if criterion.asset_kind:
             condition += " AND a.kind = %s"
-            params.append(criterion.asset_kind)
-        columns.append(f"COUNT(*) FILTER (WHERE {condition}) >= %s")
-        params.append(criterion.min_count)
-    columns.append("BOOL_OR(t.type = ANY(%s) AND t.occurred_at >= %s)")
-    params += [sorted(TouchpointType.hand_raises()), now - HAND_RAISE_WINDOW]
+            count_params.append(criterion.asset_kind)
+        counts.append(f"COUNT(*) FILTER (WHERE {condition}) AS seen_{number}")
+        met.append(f"SUM(seen_{number}) >= %s")
+        met_params.append(criterion.min_count)
     sql = f"""
-        SELECT t.lead_id, {", ".join(columns)}
-        FROM leads_touchpoint t LEFT JOIN leads_contentasset a ON a.id = t.asset_id
-        WHERE t.lead_id = ANY(%s) AND t.occurred_at <= %s
-        GROUP BY t.lead_id
+        WITH rules(touchpoint_type, asset_stage, points, group_name) AS ({rule_rows})
+        SELECT lead_id,
+               array_agg(group_name) FILTER (WHERE group_name IS NOT NULL),
+               array_agg(points) FILTER (WHERE group_name IS NOT NULL),
+               BOOL_OR(hand_raise) {"".join(", " + m for m in met)}
+          FROM (
+            SELECT t.lead_id,
+                   COALESCE(specific.group_name, generic.group_name) AS group_name,
+                   SUM(COALESCE(specific.points, generic.points)
+                       * power(0.5::float8, EXTRACT(EPOCH FROM (%s - t.occurred_at))::float8
+                                            / 86400.0::float8 / %s::float8)) AS points,
+                   BOOL_OR(t.type = ANY(%s) AND t.occurred_at >= %s) AS hand_raise
+                   {"".join(", " + c for c in counts)}
+              FROM leads_touchpoint t
+              LEFT JOIN leads_contentasset a ON a.id = t.asset_id
+              LEFT JOIN rules specific
+                     ON specific.touchpoint_type = t.type
+                    AND specific.asset_stage <> '' AND specific.asset_stage = a.funnel_stage
+              LEFT JOIN rules generic
+                     ON generic.touchpoint_type = t.type AND generic.asset_stage = ''
+             WHERE t.lead_id = ANY(%s) AND t.occurred_at <= %s
+             GROUP BY 1, 2
+          ) AS per_group
+         GROUP BY lead_id
     """
-    params += [list(lead_ids), now]
-    result = {}
+    params = [
+        *rule_params, *met_params,
+        now, sla.decay_half_life_days, sorted(TouchpointType.hand_raises()), now - HAND_RAISE_WINDOW,
+        *count_params, list(lead_ids), now,
+    ]  # fmt: skip
+    signals = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for row in cursor.fetchall():
-            result[row[0]] = {"criteria": list(row[1:-1]), "hand_raise": bool(row[-1])}
-    return result
+        for lead_id, groups, points, hand_raise, *criteria_met in cursor.fetchall():
+            signals[lead_id] = _Signals(
+                engagement=dict(zip(groups, points, strict=True)) if groups else {},
+                criteria=criteria_met,
+                hand_raise=bool(hand_raise),
+            )
+    return signals
 
 
 # --- Fit (Python) ------------------------------------------------------------------------
 
 
 def _lead_facts(lead_ids) -> dict[int, dict]:
-    rows = Lead.objects.filter(pk__in=lead_ids).values(
-        "pk", "title", "industry", "segment", "country", "region", "employees", "stage",
-        "account__industry", "account__segment", "account__country", "account__region",
-        "account__employees", "account__annual_revenue", "account__technologies",
-    )  # fmt: skip
+    """{lead id: what fit and the explicit criteria look at}: the lead's own
+    firmographics, else its account's. One query, the ids as one array (an
+    IN list of thousands of placeholders costs more to build than to run)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT lead.id, lead.title, lead.industry, lead.segment, lead.country, lead.region,
+                   lead.employees, account.industry, account.segment, account.country,
+                   account.region, account.employees, account.annual_revenue,
+                   account.technologies
+              FROM leads_lead AS lead
+              LEFT JOIN leads_account AS account ON account.id = lead.account_id
+             WHERE lead.id = ANY(%s)
+            """,
+            [list(lead_ids)],
+        )
+        rows = cursor.fetchall()
     facts = {}
-    for row in rows:
-        facts[row["pk"]] = {
-            "title": row["title"],
-            "stage": row["stage"],
-            "industry": (row["industry"] or row["account__industry"] or "").lower(),
-            "segment": row["segment"] or row["account__segment"] or "",
-            "country": (row["country"] or row["account__country"] or "").lower(),
-            "region": (row["region"] or row["account__region"] or "").lower(),
-            "employees": row["employees"] if row["employees"] is not None
-            else row["account__employees"],
-            "revenue": row["account__annual_revenue"],
-            "technologies": {t.lower() for t in (row["account__technologies"] or [])},
-        }  # fmt: skip
+    for (pk, title, industry, segment, country, region, employees, account_industry,
+         account_segment, account_country, account_region, account_employees, revenue,
+         technologies) in rows:  # fmt: skip
+        segment = segment or account_segment or ""
+        facts[pk] = {
+            "title": title,
+            "industry": (industry or account_industry or "").lower(),
+            "segment": segment,
+            "segment_lower": segment.lower(),
+            "country": (country or account_country or "").lower(),
+            "region": (region or account_region or "").lower(),
+            "employees": employees if employees is not None else account_employees,
+            "revenue": revenue,
+            "technologies": {t.lower() for t in technologies} if technologies else set(),
+        }
     return facts
 
 
-def _fit_rule_matches(rule: FitRule, facts: dict) -> bool:
-    attribute = rule.attribute
-    if attribute in FitRule.BANDED:
-        value = facts["employees"] if attribute == FitRule.Attribute.EMPLOYEES else facts["revenue"]
-        if value is None:
-            return False
-        value = Decimal(value)
-        if rule.min_value is not None and value < rule.min_value:
-            return False
-        return not (rule.max_value is not None and value > rule.max_value)
-    wanted = {v.lower() for v in rule.values}
-    if attribute == FitRule.Attribute.TECHNOLOGY:
-        return bool(wanted & facts["technologies"])
-    return facts.get(attribute, "").lower() in wanted
+_FIT_FACT = {
+    FitRule.Attribute.INDUSTRY: "industry",
+    FitRule.Attribute.SEGMENT: "segment_lower",
+    FitRule.Attribute.COUNTRY: "country",
+    FitRule.Attribute.REGION: "region",
+    FitRule.Attribute.EMPLOYEES: "employees",
+    FitRule.Attribute.REVENUE: "revenue",
+    FitRule.Attribute.TECHNOLOGY: "technologies",
+}
+
+
+@dataclass(frozen=True)
+class _FitCheck:
+    """A fit rule made ready to test many leads: its bounds or its lowered
+    values, and its part's label (the same for every lead)."""
+
+    fact: str
+    banded: bool
+    low: Decimal | None
+    high: Decimal | None
+    wanted: frozenset
+    label: str
+    points: int
+
+    @classmethod
+    def of(cls, rule: FitRule) -> "_FitCheck":
+        return cls(
+            fact=_FIT_FACT[rule.attribute],
+            banded=rule.attribute in FitRule.BANDED,
+            low=rule.min_value,
+            high=rule.max_value,
+            wanted=frozenset(v.lower() for v in rule.values),
+            label=rule.describe(),
+            points=rule.points,
+        )
+
+    def matches(self, facts: dict) -> bool:
+        value = facts[self.fact]
+        if self.banded:  # ints and Decimals compare exactly
+            return (
+                value is not None
+                and (self.low is None or value >= self.low)
+                and (self.high is None or value <= self.high)
+            )
+        if self.fact == "technologies":
+            return not self.wanted.isdisjoint(value)
+        return value in self.wanted
 
 
 # --- Putting it together ----------------------------------------------------------------------
@@ -199,35 +263,47 @@ def _fit_rule_matches(rule: FitRule, facts: dict) -> bool:
 
 def evaluate(lead_ids, *, sla: SlaVersion, icp: IcpVersion, now: datetime | None = None):
     """Score and check qualification of these leads under an SLA and an ICP
-    version. Pure: reads only. Three queries per call (plus the versions'
+    version. Pure: reads only. Two queries per call (plus the versions'
     rules); call it with chunks of a few thousand ids."""
     now = now or timezone.now()
     lead_ids = list(lead_ids)
     facts = _lead_facts(lead_ids)
-    engagement = _engagement(lead_ids, sla, now)
-    behaviour = _behaviour(lead_ids, sla, now)
-    fit_rules = list(icp.fit_rules.all())
+    criteria = list(sla.behaviour_criteria.all())
+    signals = _touchpoint_signals(lead_ids, sla, now, criteria=criteria)
+    checks = [_FitCheck.of(rule) for rule in icp.fit_rules.all()]
     personas = list(icp.personas.all())
     groups = {g.name: g.cap for g in sla.groups.all()}
-    criteria = list(sla.behaviour_criteria.all())
+    max_fit = icp.max_fit_points
+    threshold = sla.mql_threshold
     required_rank = SENIORITY_RANK[sla.required_seniority]
+    required_label = sla.get_required_seniority_display().lower()
+    required_employees = sla.required_min_employees
+    required_segments = sla.required_segments
+    match_all = sla.behaviour_match == "all"
+    hand_raise_qualifies = sla.hand_raise_qualifies
+    not_seen = _Signals(engagement={}, criteria=[False] * len(criteria), hand_raise=False)
+    # Titles repeat across leads: match each title once.
+    rank_of: dict[str, int] = {}
+    persona_of: dict[str, int | None] = {}
     evaluations = []
     for lead_id in lead_ids:
         lead = facts.get(lead_id)
         if lead is None:
             continue
+        title = lead["title"]
         parts = []
         fit_raw = 0
-        for rule in fit_rules:
-            if _fit_rule_matches(rule, lead):
-                fit_raw += rule.points
-                parts.append({"kind": "fit", "label": rule.describe(), "points": rule.points})
-        fit = max(0, min(icp.max_fit_points, fit_raw))
+        for check in checks:
+            if check.matches(lead):
+                fit_raw += check.points
+                parts.append({"kind": "fit", "label": check.label, "points": check.points})
+        fit = max(0, min(max_fit, fit_raw))
         if fit != fit_raw:
-            parts.append({"kind": "cap", "label": f"Fit capped at {icp.max_fit_points}",
+            parts.append({"kind": "cap", "label": f"Fit capped at {max_fit}",
                           "points": fit - fit_raw})  # fmt: skip
+        seen = signals.get(lead_id, not_seen)
         engagement_points = 0.0
-        for group_name, raw in sorted(engagement.get(lead_id, {}).items()):
+        for group_name, raw in sorted(seen.engagement.items()):
             cap = groups.get(group_name, 100)
             capped = min(raw, cap)
             engagement_points += capped
@@ -237,42 +313,44 @@ def evaluate(lead_ids, *, sla: SlaVersion, icp: IcpVersion, now: datetime | None
             parts.append({"kind": "engagement", "label": label, "points": round(capped, 1)})
         engagement_int = round(engagement_points)
         total = max(0, min(100, fit + engagement_int))
-        seen = behaviour.get(lead_id, {"criteria": [False] * len(criteria), "hand_raise": False})
-        hand_raise = seen["hand_raise"]
+        hand_raise = seen.hand_raise
         reasons = []
         explicit_ok = True
-        if required_rank and seniority_rank(lead["title"]) < required_rank:
+        if required_rank:
+            rank = rank_of.get(title)
+            if rank is None:
+                rank = rank_of[title] = seniority_rank(title)
+            if rank < required_rank:
+                explicit_ok = False
+                reasons.append(f"Title “{title or 'unknown'}” is below {required_label}.")
+        if required_employees and (lead["employees"] or 0) < required_employees:
             explicit_ok = False
             reasons.append(
-                f"Title “{lead['title'] or 'unknown'}” is below {sla.get_required_seniority_display().lower()}."
+                f"Company size {lead['employees'] or 'unknown'} is below {required_employees}."
             )
-        if sla.required_min_employees and (lead["employees"] or 0) < sla.required_min_employees:
-            explicit_ok = False
-            reasons.append(
-                f"Company size {lead['employees'] or 'unknown'} is below {sla.required_min_employees}."
-            )
-        if sla.required_segments and lead["segment"] not in sla.required_segments:
+        if required_segments and lead["segment"] not in required_segments:
             explicit_ok = False
             reasons.append(f"Segment {lead['segment'] or 'unknown'} is not one the SLA accepts.")
-        met = seen["criteria"]
-        if criteria:
-            behaviour_ok = all(met) if sla.behaviour_match == "all" else any(met)
-        else:
-            behaviour_ok = True
-        if criteria and not behaviour_ok:
+        met = seen.criteria
+        behaviour_ok = (all(met) if match_all else any(met)) if criteria else True
+        if not behaviour_ok:
             missing = [c.label for c, ok in zip(criteria, met, strict=True) if not ok]
             reasons.append("Behaviour not yet seen: " + "; ".join(missing) + ".")
-        score_ok = total >= sla.mql_threshold
+        score_ok = total >= threshold
         if not score_ok:
-            reasons.append(f"Score {total} is below the threshold of {sla.mql_threshold}.")
+            reasons.append(f"Score {total} is below the threshold of {threshold}.")
         qualifies = explicit_ok and (
-            (hand_raise and sla.hand_raise_qualifies) or (score_ok and behaviour_ok)
+            (hand_raise and hand_raise_qualifies) or (score_ok and behaviour_ok)
         )
         if qualifies:
             reasons = ["Hand-raiser (demo or contact request)."] if hand_raise and not (
                 score_ok and behaviour_ok
-            ) else [f"Score {total} reaches {sla.mql_threshold} and the criteria are met."]  # fmt: skip
-        persona = next((p for p in personas if p.matches(lead["title"])), None)
+            ) else [f"Score {total} reaches {threshold} and the criteria are met."]  # fmt: skip
+        if title in persona_of:
+            persona_id = persona_of[title]
+        else:
+            persona = next((p for p in personas if p.matches(title)), None)
+            persona_id = persona_of[title] = persona.pk if persona else None
         evaluations.append(
             Evaluation(
                 lead_id=lead_id,
@@ -283,66 +361,77 @@ def evaluate(lead_ids, *, sla: SlaVersion, icp: IcpVersion, now: datetime | None
                 qualifies=qualifies,
                 high_intent=hand_raise,
                 reasons=reasons,
-                persona_id=persona.pk if persona else None,
+                persona_id=persona_id,
             )
         )
     return evaluations
 
 
-_BATCH_TABLE = """
-    CREATE TEMPORARY TABLE IF NOT EXISTS accord_score_batch (
-        lead_id bigint PRIMARY KEY, fit smallint, engagement smallint, total smallint,
-        parts jsonb, qualifies boolean, high_intent boolean, reasons jsonb, persona_id bigint
-    ) ON COMMIT DELETE ROWS
+# A lead row the score did not change is left alone when asked: leads_lead
+# carries many indexes and `score` is one of them, so every written lead is a
+# non-HOT update that adds an entry to each index (and its WAL).
+_LEAD_CHANGED = """
+   AND (lead.scored_at IS NULL OR lead.score <> batch.total
+        OR lead.persona_id IS DISTINCT FROM batch.persona_id
+        OR (batch.high_intent AND NOT lead.is_high_intent))
 """
 
 
 @transaction.atomic
-def evaluations_save(evaluations, *, sla: SlaVersion, icp: IcpVersion, now: datetime) -> None:
+def evaluations_save(evaluations, *, sla: SlaVersion, icp: IcpVersion, now: datetime,
+                     write_unchanged_leads: bool = True) -> None:  # fmt: skip
     """Store evaluations (one row per lead and version pair, replaced) and the
-    lead's current score, persona and intent. COPY into a temporary table,
-    then one upsert and one update, whatever the count."""
+    lead's current score, persona and intent, and when it was scored. With
+    `write_unchanged_leads=False`, a lead already scored whose score, persona
+    and intent stay the same is not written (its `scored_at` stays that of
+    the scoring that set them); its evaluation row is stored all the same,
+    so the lead page shows the versions it was last evaluated under.
+
+    One statement whatever the count: the evaluations travel as one JSON
+    document (a single encoding pass in Python, parsed by PostgreSQL), which
+    feeds the upsert of the evaluations and the update of the leads."""
     if not evaluations:
         return
+    rows = [
+        [e.lead_id, e.fit, e.engagement, e.total, e.parts, e.qualifies, e.high_intent,
+         e.reasons, e.persona_id]
+        for e in evaluations
+    ]  # fmt: skip
+    document = json.dumps(rows)
+    # The ids let the planner fetch the leads by key (it cannot count the
+    # document's rows, and would otherwise scan all of leads_lead).
     with connection.cursor() as cursor:
-        cursor.execute(_BATCH_TABLE)
-        cursor.execute("DELETE FROM accord_score_batch")
-        columns = (
-            "lead_id, fit, engagement, total, parts, qualifies, high_intent, reasons, persona_id"
-        )
-        with cursor.cursor.copy(f"COPY accord_score_batch ({columns}) FROM STDIN") as copy:
-            for e in evaluations:
-                copy.write_row(
-                    (e.lead_id, e.fit, e.engagement, e.total, Jsonb(e.parts), e.qualifies,
-                     e.high_intent, Jsonb(e.reasons), e.persona_id)
-                )  # fmt: skip
         cursor.execute(
-            """
-            INSERT INTO sla_scoreevaluation (lead_id, sla_version_id, icp_version_id, fit,
-                engagement, total, parts, qualifies, high_intent, reasons, persona_id,
-                evaluated_at)
-            SELECT lead_id, %s, %s, fit, engagement, total, parts, qualifies, high_intent,
-                   reasons, persona_id, %s
-              FROM accord_score_batch
-            ON CONFLICT (lead_id, sla_version_id, icp_version_id) DO UPDATE SET
-                fit = EXCLUDED.fit, engagement = EXCLUDED.engagement, total = EXCLUDED.total,
-                parts = EXCLUDED.parts, qualifies = EXCLUDED.qualifies,
-                high_intent = EXCLUDED.high_intent, reasons = EXCLUDED.reasons,
-                persona_id = EXCLUDED.persona_id, evaluated_at = EXCLUDED.evaluated_at
-            """,
-            [sla.pk, icp.pk, now],
-        )
-        cursor.execute(
-            """
+            f"""
+            WITH batch AS MATERIALIZED (
+                SELECT (e->>0)::bigint AS lead_id, (e->>1)::smallint AS fit,
+                       (e->>2)::smallint AS engagement, (e->>3)::smallint AS total,
+                       e->4 AS parts, (e->>5)::boolean AS qualifies,
+                       (e->>6)::boolean AS high_intent, e->7 AS reasons,
+                       (e->>8)::bigint AS persona_id
+                  FROM jsonb_array_elements(%s::jsonb) AS e
+            ), stored AS (
+                INSERT INTO sla_scoreevaluation (lead_id, sla_version_id, icp_version_id, fit,
+                    engagement, total, parts, qualifies, high_intent, reasons, persona_id,
+                    evaluated_at)
+                SELECT lead_id, %s, %s, fit, engagement, total, parts, qualifies, high_intent,
+                       reasons, persona_id, %s
+                  FROM batch
+                ON CONFLICT (lead_id, sla_version_id, icp_version_id) DO UPDATE SET
+                    fit = EXCLUDED.fit, engagement = EXCLUDED.engagement, total = EXCLUDED.total,
+                    parts = EXCLUDED.parts, qualifies = EXCLUDED.qualifies,
+                    high_intent = EXCLUDED.high_intent, reasons = EXCLUDED.reasons,
+                    persona_id = EXCLUDED.persona_id, evaluated_at = EXCLUDED.evaluated_at
+            )
             UPDATE leads_lead AS lead
                SET score = batch.total, persona_id = batch.persona_id,
                    is_high_intent = lead.is_high_intent OR batch.high_intent, scored_at = %s
-              FROM accord_score_batch AS batch
-             WHERE lead.id = batch.lead_id
+              FROM batch
+             WHERE lead.id = batch.lead_id AND lead.id = ANY(%s)
+                   {"" if write_unchanged_leads else _LEAD_CHANGED}
             """,
-            [now],
+            [document, sla.pk, icp.pk, now, now, [e.lead_id for e in evaluations]],
         )
-        cursor.execute("DELETE FROM accord_score_batch")
 
 
 @dataclass
@@ -352,11 +441,13 @@ class ScoreRun:
 
 
 def leads_score(lead_ids, *, now: datetime | None = None, qualify: bool = True,
-                sla: SlaVersion | None = None, icp: IcpVersion | None = None) -> ScoreRun:  # fmt: skip
+                sla: SlaVersion | None = None, icp: IcpVersion | None = None,
+                write_unchanged_leads: bool = True) -> ScoreRun:  # fmt: skip
     """Score leads under the versions in force (or those given), store the
     evaluations, and make open leads that qualify MQLs (stamped, routed,
     clock started). Runs in one transaction; idempotent: scoring again gives
-    the same result, and a lead that is already an MQL is not qualified twice."""
+    the same result, and a lead that is already an MQL is not qualified twice.
+    `write_unchanged_leads` as in `evaluations_save`."""
     from sla import versions
 
     sla = sla or versions.sla_in_force()
@@ -367,7 +458,9 @@ def leads_score(lead_ids, *, now: datetime | None = None, qualify: bool = True,
     qualified = []
     with transaction.atomic():
         evaluations = evaluate(lead_ids, sla=sla, icp=icp, now=now)
-        evaluations_save(evaluations, sla=sla, icp=icp, now=now)
+        evaluations_save(
+            evaluations, sla=sla, icp=icp, now=now, write_unchanged_leads=write_unchanged_leads
+        )
         if qualify:
             from sla.services import leads_qualify
 
@@ -413,12 +506,16 @@ def rescore_lane_step(job_id: int, number: int, *, chunk_size: int = CHUNK_SIZE)
     transaction: a crash loses the chunk's work and its progress together, so
     a re-run neither skips nor double-counts. Returns False when the lane is
     done (the last lane to finish closes the job). A job whose versions are no
-    longer in force stops: the newer publish has its own job."""
+    longer in force stops: the newer publish has its own job. Every lead gets
+    its evaluation under the job's versions; a lead whose score, persona and
+    intent do not change is not rewritten."""
     from sla import versions
 
     with transaction.atomic():
+        # Lock the lane row only: FOR UPDATE on the join would also lock the
+        # job's row, and the lanes would take turns instead of running at once.
         lane = (
-            RescoreLane.objects.select_for_update()
+            RescoreLane.objects.select_for_update(of=("self",))
             .select_related("job__sla_version", "job__icp_version")
             .filter(job_id=job_id, number=number, finished_at__isnull=True)
             .first()
@@ -436,14 +533,17 @@ def rescore_lane_step(job_id: int, number: int, *, chunk_size: int = CHUNK_SIZE)
                 failure="Stopped: a newer version was published; its own job re-scores the leads.",
             )
             return False
-        ids = list(
+        # The open leads after the resume point, for every lane, read in key
+        # order; this lane takes its own (id modulo the lane count). Asking
+        # PostgreSQL for the modulo instead makes it guess that few rows
+        # match, and sort the whole table for each chunk.
+        window = list(
             open_lead_ids()
-            .annotate(lane=F("id") % job.lane_count)
-            .filter(lane=number, pk__gt=lane.last_lead_id)
+            .filter(pk__gt=lane.last_lead_id)
             .order_by("pk")
-            .values_list("pk", flat=True)[:chunk_size]
+            .values_list("pk", flat=True)[: chunk_size * job.lane_count]
         )
-        if not ids:
+        if not window:
             lane.finished_at = timezone.now()
             lane.save(update_fields=["finished_at"])
             if not RescoreLane.objects.filter(job=job, finished_at__isnull=True).exists():
@@ -453,13 +553,19 @@ def rescore_lane_step(job_id: int, number: int, *, chunk_size: int = CHUNK_SIZE)
                     processed=Greatest(F("processed"), F("total")),
                 )
             return False
-        run = leads_score(ids, sla=job.sla_version, icp=job.icp_version)
-        lane.last_lead_id = ids[-1]
+        ids = [pk for pk in window if pk % job.lane_count == number][:chunk_size]
+        qualified = 0
+        if ids:  # a window may hold none of this lane's leads
+            run = leads_score(
+                ids, sla=job.sla_version, icp=job.icp_version, write_unchanged_leads=False
+            )
+            qualified = len(run.qualified)
+        # Once this commits, every lead of the lane up to here has been scored.
+        lane.last_lead_id = ids[-1] if len(ids) == chunk_size else window[-1]
         lane.processed += len(ids)
         lane.save(update_fields=["last_lead_id", "processed"])
         RescoreJob.objects.filter(pk=job.pk).update(
-            processed=F("processed") + len(ids),
-            qualified=F("qualified") + len(run.qualified),
+            processed=F("processed") + len(ids), qualified=F("qualified") + qualified
         )
     return True
 

@@ -15,6 +15,7 @@ from sla import routing, scoring
 from sla.models import (
     Breach,
     Notification,
+    RescoreJob,
     RoutingRule,
     RoutingSettings,
     ScoreEvaluation,
@@ -315,3 +316,116 @@ def test_qualifying_many_leads_takes_a_fixed_number_of_queries(db, rep, manager)
         assert len(scoring.leads_score(many, now=NOW).qualified) == 30
     assert len(large) == len(small)
     assert rep.notifications.count() == 32
+
+
+def _job_run(job, *, chunk_size):
+    """Every lane of the job, step by step, as the lane tasks would."""
+    for number in range(job.lane_count):
+        while scoring.rescore_lane_step(job.pk, number, chunk_size=chunk_size):
+            pass
+    job.refresh_from_db()
+
+
+def test_a_rescore_job_scores_every_open_lead_once_whatever_the_gaps(agreement):
+    leads = [make_lead() for _ in range(40)]
+    # A stretch where only every third lead is open: lanes 1 and 2 meet
+    # windows without any lead of theirs.
+    closed = [lead for lead in leads[10:30] if lead.pk % 3] + leads[35:]
+    Lead.objects.filter(pk__in=[lead.pk for lead in closed]).update(stage=LeadStage.CUSTOMER)
+    open_ids = {lead.pk for lead in leads} - {lead.pk for lead in closed}
+    job = scoring.rescore_job_create(lanes=3)
+    _job_run(job, chunk_size=4)
+    assert job.status == RescoreJob.Status.DONE
+    assert job.processed == job.total == len(open_ids)
+    assert sum(job.lanes.values_list("processed", flat=True)) == len(open_ids)
+    evaluated = ScoreEvaluation.objects.filter(sla_version=job.sla_version)
+    assert set(evaluated.values_list("lead_id", flat=True)) == open_ids
+    assert Lead.objects.filter(pk__in=open_ids, scored_at=None).count() == 0
+    # Run again once done: nothing moves.
+    assert not scoring.rescore_lane_step(job.pk, 0, chunk_size=4)
+    job.refresh_from_db()
+    assert job.processed == len(open_ids)
+
+
+def test_a_rescore_job_rewrites_only_the_leads_whose_score_changes(db):
+    make_sla(mql_threshold=99, required_seniority="director"), make_icp()
+    steady = enterprise_lead(title="Data “lead” analyst")
+    make_touchpoint(steady, type="webinar_attended", occurred_at=NOW - timedelta(days=1))
+    moving = enterprise_lead()
+    never = make_lead(title="Student")  # no fit, no touchpoints: its score stays 0
+    scoring.leads_score([steady.pk, moving.pk], qualify=False, now=NOW - timedelta(minutes=5))
+    make_touchpoint(moving, type="demo_request")
+    before = dict(Lead.objects.values_list("pk", "scored_at"))
+    job = scoring.rescore_job_create()
+    _job_run(job, chunk_size=10)
+    after = {lead.pk: lead for lead in Lead.objects.all()}
+    assert after[steady.pk].scored_at == before[steady.pk]  # left alone
+    assert after[moving.pk].scored_at > before[moving.pk]
+    assert after[moving.pk].is_high_intent and after[moving.pk].score > steady.score
+    assert after[never.pk].scored_at is not None and after[never.pk].score == 0
+    # Each lead's evaluation is stored, as the job evaluated it.
+    for lead in (steady, moving, never):
+        (evaluation,) = scoring.evaluate([lead.pk], sla=job.sla_version, icp=job.icp_version)
+        stored = ScoreEvaluation.objects.get(lead=lead, sla_version=job.sla_version)
+        assert stored.evaluated_at > before[steady.pk]
+        assert stored.total == after[lead.pk].score == evaluation.total
+        assert (stored.parts, stored.reasons) == (evaluation.parts, evaluation.reasons)
+    (stored,) = ScoreEvaluation.objects.filter(lead=steady)
+    assert stored.reasons[0] == "Title “Data “lead” analyst” is below director and above."
+
+
+def test_a_rescore_step_takes_a_fixed_number_of_queries(db):
+    make_sla(mql_threshold=99), make_icp()
+    for _ in range(40):
+        make_touchpoint(enterprise_lead(), type="webinar_attended")
+    job = scoring.rescore_job_create(lanes=1)
+    with CaptureQueriesContext(connection) as small:
+        assert scoring.rescore_lane_step(job.pk, 0, chunk_size=3)
+    with CaptureQueriesContext(connection) as large:
+        assert scoring.rescore_lane_step(job.pk, 0, chunk_size=30)
+    assert len(large) == len(small)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lane_scoring_its_chunk_holds_up_no_other_lane(monkeypatch):
+    """A lane's chunk locks its own row only, not the job's (which every lane
+    updates) nor the versions': the lanes score at the same time."""
+    from django.db import DatabaseError, transaction
+
+    from sla.models import RescoreLane
+
+    make_sla(), make_icp()
+    for _ in range(4):
+        make_lead()
+    monkeypatch.setattr(scoring, "enqueue_on_commit", lambda *args: None)  # no worker here
+    job = scoring.rescore_job_create(lanes=2)
+    inside, release = threading.Event(), threading.Event()
+    real_leads_score = scoring.leads_score
+
+    def held(ids, **kwargs):
+        inside.set()
+        release.wait(30)
+        return real_leads_score(ids, **kwargs)
+
+    monkeypatch.setattr(scoring, "leads_score", held)
+
+    def lane_step():
+        try:
+            scoring.rescore_lane_step(job.pk, 0, chunk_size=10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=lane_step)
+    thread.start()
+    try:
+        assert inside.wait(30)  # lane 0 is scoring, in its transaction
+        with transaction.atomic():
+            RescoreJob.objects.select_for_update(nowait=True).get(pk=job.pk)
+            RescoreLane.objects.select_for_update(nowait=True).get(job=job, number=1)
+            SlaVersion.objects.select_for_update(nowait=True).get(pk=job.sla_version_id)
+        with pytest.raises(DatabaseError), transaction.atomic():
+            RescoreLane.objects.select_for_update(nowait=True).get(job=job, number=0)
+    finally:
+        release.set()
+        thread.join()
+    assert RescoreLane.objects.get(job=job, number=0).processed == 2
