@@ -455,7 +455,11 @@ class ScoreEvaluation(models.Model):
     under the same versions, so the history of versions stays readable.
     """
 
-    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="evaluations")
+    # No index of its own: evaluation_lead_idx and the per-versions unique
+    # index both lead with lead_id (a third would only slow every re-score).
+    lead = models.ForeignKey(
+        "leads.Lead", on_delete=models.CASCADE, related_name="evaluations", db_index=False
+    )
     sla_version = models.ForeignKey(SlaVersion, on_delete=models.PROTECT, related_name="+")
     icp_version = models.ForeignKey(IcpVersion, on_delete=models.PROTECT, related_name="+")
     fit = models.SmallIntegerField()
