@@ -60,6 +60,10 @@ def demo_data(django_db_setup, django_db_blocker):
         sla_demo.agreement_load()
         winloss_load()
         reporting_demo.reporting_load()
+        # Check the deferred foreign keys of everything loaded once, here: left
+        # pending, each test's teardown would check them all again (its check
+        # runs in a savepoint that is rolled back, so they stay pending).
+        connection.check_constraints()
         yield
         transaction.set_rollback(True)
 
