@@ -100,6 +100,7 @@ class PageResult:
     cold_ms: float | None = None  # median server time of COLD_SAMPLES cold requests
     cold_max_ms: float | None = None
     cold_queries: int | None = None
+    first_ms: float | None = None  # the warm-up request's server time
 
     @property
     def met(self) -> bool:
@@ -202,7 +203,11 @@ def pages(served: Served) -> list[Page]:
         "from django.db.models import Count\n"
         "from leads.models import Account, Lead\n"
         "from sla.models import SlaVersion\n"
-        "lead = Lead.objects.filter(touchpoints__isnull=False).order_by('-id').first()\n"
+        # The same kind of lead at every scale (owned, at an account, accepted,
+        # with touchpoints): the page's query count depends on what the lead
+        # has, and must not depend on how many leads there are.
+        "lead = Lead.objects.filter(touchpoints__isnull=False, owner__isnull=False,"
+        " account__isnull=False, stage='sal').order_by('-id').first()\n"
         "account = Account.objects.annotate(n=Count('leads')).order_by('-n', 'pk').first()\n"
         "draft = SlaVersion.objects.filter(status='draft').order_by('-number').first()\n"
         "from django.utils import timezone\n"
@@ -325,7 +330,9 @@ def measure_page(
         measure_cold(served, page, result)
     times, db_times, queries = [], [], []
     lock = threading.Lock()
-    request(served.port, served.cookie, page.path, page.headers)  # warm
+    _, timing, _ = request(served.port, served.cookie, page.path, page.headers)  # warm
+    first = TIMING.search(timing)
+    result.first_ms = float(first.group(1)) if first else None
     deadline = time.monotonic() + seconds
 
     def client():
@@ -764,6 +771,9 @@ def targets(report: dict) -> list[dict]:
         notes = [f"{page['errors']} failed requests"] if page["errors"] else []
         if page.get("cold_ms") is not None:
             notes.append(f"cold {page['cold_ms']} ms, slowest {page['cold_max_ms']} ms")
+        elif page.get("first_ms") and page["first_ms"] > 2 * max(page["p95_ms"], 1):
+            # A page that computes once what later requests find cached.
+            notes.append(f"first request {page['first_ms']:,.0f} ms")
         add(f"{page['name']}, p95", f"{page['p95_ms']} ms", f"< {page['target_ms']:.0f} ms",
             page["met"], "; ".join(notes))  # fmt: skip
     ingestion = report.get("ingestion", {})
