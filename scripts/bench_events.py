@@ -66,6 +66,11 @@ def server_env(db_name: str) -> dict:
         ALLOWED_HOSTS="127.0.0.1,localhost",
         CELERY_BROKER_URL=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/1"),
         LOG_LEVEL="WARNING",
+        # No mail server on loopback: notification emails go to the worker's
+        # (discarded) output instead of failing to connect.
+        EMAIL_BACKEND=os.environ.get(
+            "EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+        ),
     )
     return env
 
