@@ -105,6 +105,11 @@ def main():
     parser.add_argument("--scale", type=float, default=0.1)
     parser.add_argument("--think", type=float, default=1.0, help="Seconds between a user's pages.")
     parser.add_argument("--web-workers", type=int, default=3)
+    parser.add_argument(
+        "--api-workers", type=int, default=2,
+        help="gunicorn processes of a second pool that serves only the ingestion API "
+             "(as a load balancer would route /api/ in production); 0: one pool for both.",
+    )  # fmt: skip
     args = parser.parse_args()
     db_name = f"accord_bench_{str(args.scale).replace('.', '_')}"
     subprocess.run([PYTHON, "scripts/bench_data.py", "--scale", str(args.scale), "--database",
@@ -122,6 +127,14 @@ def main():
          f"127.0.0.1:{port}", "--timeout", "120"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    api_port, api = port, None
+    if args.api_workers:
+        api_port = free_port()
+        api = subprocess.Popen(
+            [GUNICORN, "config.wsgi", "-w", str(args.api_workers), "-b", f"127.0.0.1:{api_port}",
+             "--timeout", "120"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
     worker = subprocess.Popen(
         [PYTHON, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING",
          "--concurrency=2", "--without-mingle", "--without-gossip"],
@@ -160,7 +173,10 @@ def main():
         pool = multiprocessing.Pool(clients)
         ingestion = pool.map_async(
             ingest_loop,
-            [(n, port, key, args.events_per_second / clients, deadline) for n in range(clients)],
+            [
+                (n, api_port, key, args.events_per_second / clients, deadline)
+                for n in range(clients)
+            ],
         )
         started = time.time()
         for thread in threads:
@@ -181,6 +197,9 @@ def main():
     finally:
         web.terminate()
         worker.terminate()
+        if api is not None:
+            api.terminate()
+            api.wait(timeout=30)
         web.wait(timeout=30)
         worker.wait(timeout=60)
     accepted = sum(r[0] for r in results)

@@ -14,7 +14,9 @@ class SlaConfig(AppConfig):
 def rescore_on_touchpoints(sender, lead_ids, **kwargs):
     """New touchpoints (API, import) were committed: re-score their leads in a
     task. The signal is sent after commit, so the task sees the touchpoints."""
+    from django.utils import timezone
+
     from config.queue import enqueue
     from sla.tasks import leads_rescore
 
-    enqueue(leads_rescore, sorted(lead_ids))
+    enqueue(leads_rescore, sorted(lead_ids), sent_at=timezone.now().isoformat())

@@ -592,6 +592,23 @@ SCORING_SWEEP_GRACE = timedelta(minutes=1)
 SCORING_SWEEP_OVERLAP = timedelta(minutes=5)
 
 
+# A lead counts as scored after a moment only when its scoring began this long
+# after it: room for the clocks of the web and worker machines to disagree.
+SCORED_SINCE_MARGIN = timedelta(seconds=2)
+
+
+def leads_scored_since(lead_ids, moment: datetime) -> set[int]:
+    """The leads among `lead_ids` whose last scoring began after `moment`
+    (plus SCORED_SINCE_MARGIN). `scored_at` is the moment a scoring run took
+    before reading any touchpoint, so such a score counts every touchpoint
+    committed by `moment`. One query."""
+    return set(
+        Lead.objects.filter(
+            pk__in=list(lead_ids), scored_at__gt=moment + SCORED_SINCE_MARGIN
+        ).values_list("pk", flat=True)
+    )
+
+
 def unscored_touchpoints_sweep(*, now: datetime | None = None) -> int:
     """Find open leads with touchpoints created after they were last scored,
     among touchpoints created since the previous sweep (minus an overlap, and

@@ -35,13 +35,23 @@ def notification_emails(notification_ids: list[int]):
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def leads_rescore(lead_ids: list[int]):
+def leads_rescore(lead_ids: list[int], sent_at: str | None = None):
     """Score these leads under the versions in force and qualify those that
     meet the SLA. Idempotent (scoring is recomputed; qualification checks the
-    stage under a row lock)."""
-    from sla.scoring import CHUNK_SIZE, leads_score
+    stage under a row lock).
 
-    lead_ids = sorted(set(lead_ids))
+    `sent_at` (ISO time) is when the touchpoints that asked for it had been
+    committed: a lead scored since then (by a later task that came first, or
+    a re-score job) already counts them and is skipped, so a backlog of tasks
+    for the same busy leads scores each once (sla.scoring.leads_scored_since)."""
+    from django.utils.dateparse import parse_datetime
+
+    from sla.scoring import CHUNK_SIZE, leads_score, leads_scored_since
+
+    lead_ids = set(lead_ids)
+    if sent_at:
+        lead_ids -= leads_scored_since(lead_ids, parse_datetime(sent_at))
+    lead_ids = sorted(lead_ids)
     for start in range(0, len(lead_ids), CHUNK_SIZE):
         leads_score(lead_ids[start : start + CHUNK_SIZE])
 

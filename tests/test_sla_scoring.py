@@ -429,3 +429,33 @@ def test_a_lane_scoring_its_chunk_holds_up_no_other_lane(monkeypatch):
         release.set()
         thread.join()
     assert RescoreLane.objects.get(job=job, number=0).processed == 2
+
+
+def test_a_rescore_task_skips_leads_scored_since_its_touchpoints(agreement):
+    """A backlog of re-score tasks for the same busy leads scores each lead
+    once: a task skips a lead whose scoring began after its touchpoints were
+    committed (that score counts them); without `sent_at` (the sweep) every
+    lead is scored."""
+    from sla.models import ScoreEvaluation
+    from sla.tasks import leads_rescore
+
+    busy, quiet = enterprise_lead(), enterprise_lead()
+    for lead in (busy, quiet):
+        make_touchpoint(lead, type="page_view", occurred_at=NOW)
+    sent_at = timezone.now()
+    scoring.leads_score([busy.pk], now=sent_at + scoring.SCORED_SINCE_MARGIN * 2)
+    busy.refresh_from_db()
+    scored_at = busy.scored_at
+    assert scoring.leads_scored_since([busy.pk, quiet.pk], sent_at) == {busy.pk}
+
+    leads_rescore([busy.pk, quiet.pk], sent_at=sent_at.isoformat())
+    busy.refresh_from_db()
+    quiet.refresh_from_db()
+    assert busy.scored_at == scored_at and quiet.scored_at is not None
+    # A score that began before the touchpoints were in (within the clocks'
+    # margin) does not count: the lead is scored again.
+    assert scoring.leads_scored_since([quiet.pk], quiet.scored_at) == set()
+    leads_rescore([busy.pk])  # the sweep's task: no sent_at, scored again (now)
+    busy.refresh_from_db()
+    assert busy.scored_at < scored_at
+    assert ScoreEvaluation.objects.filter(lead=busy).count() == 1  # one per versions, updated
