@@ -2,7 +2,7 @@
 """Sustained load on loopback: page users and the ingestion API at once.
 
     .venv/bin/python scripts/load.py [--users 50] [--events-per-second 5000] [--minutes 5]
-        [--scale 0.1] [--think 1.0]
+        [--scale 0.1] [--think 1.0] [--web-workers 3] [--api-workers 2] [--worker-nice 10]
 
 Uses (or generates) the benchmark data set at --scale (scripts/bench_data.py),
 starts gunicorn (DEBUG off) and a Celery worker as in production, then runs
@@ -13,8 +13,12 @@ for --minutes:
   between requests;
 - ingestion clients (processes) posting batches of 500 events, paced to
   --events-per-second in total.
-It prints, every 30 s and at the end: requests, errors (any status >= 400 or
-connection failure), p50/p95 page latency, and events accepted per second.
+The ingestion API has its own gunicorn pool (--api-workers), as a load
+balancer routing /api/ would give it, and the worker runs at --worker-nice so
+scoring yields the CPU to requests. It prints, every 30 s and at the end:
+requests, errors (any status >= 400 or connection failure), p50/p95 page
+latency, events accepted per second, and how long after the last batch every
+lead that got events was scored.
 Exit status 1 if there was any error. Not part of `make test`.
 """
 
@@ -34,7 +38,7 @@ from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scripts.bench import pages, request, session_cookie  # noqa: E402
+from scripts.bench import backlog_scored, pages, request, session_cookie  # noqa: E402
 from scripts.bench_data import database_url  # noqa: E402
 from scripts.bench_events import (  # noqa: E402
     GUNICORN,
@@ -110,6 +114,11 @@ def main():
         help="gunicorn processes of a second pool that serves only the ingestion API "
              "(as a load balancer would route /api/ in production); 0: one pool for both.",
     )  # fmt: skip
+    parser.add_argument(
+        "--worker-nice", type=int, default=10,
+        help="Niceness of the Celery worker: on one machine, scoring yields the CPU to "
+             "page and API requests and catches up after (0: same priority).",
+    )  # fmt: skip
     args = parser.parse_args()
     db_name = f"accord_bench_{str(args.scale).replace('.', '_')}"
     subprocess.run([PYTHON, "scripts/bench_data.py", "--scale", str(args.scale), "--database",
@@ -136,7 +145,7 @@ def main():
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
     worker = subprocess.Popen(
-        [PYTHON, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING",
+        ["nice", "-n", str(args.worker_nice), PYTHON, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING",
          "--concurrency=2", "--without-mingle", "--without-gossip"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -194,6 +203,7 @@ def main():
         results = ingestion.get()
         pool.close()
         elapsed = time.time() - started
+        scored = backlog_scored(served, started, time.time())
     finally:
         web.terminate()
         worker.terminate()
@@ -209,7 +219,12 @@ def main():
         f"Load for {elapsed:.0f} s: {args.users} users made {stats['requests']} page requests "
         f"({stats['errors']} errors; p50 {statistics.median(latencies) * 1000:.0f} ms, "
         f"p95 {latencies[int(len(latencies) * 0.95) - 1] * 1000:.0f} ms); ingestion "
-        f"{accepted / elapsed:.0f} events/s ({ingest_errors} failed batches)."
+        f"{accepted:,} events accepted, {accepted / elapsed:.0f} events/s, paced at "
+        f"{args.events_per_second} ({ingest_errors} failed batches)."
+    )
+    print(
+        f"Scoring: the {scored['leads']} leads that got events were all scored "
+        f"{scored['seconds']} s after the last batch ({scored['still_unscored']} still unscored)."
     )
     if stats["error_samples"]:
         print("First errors:", stats["error_samples"][:10])
