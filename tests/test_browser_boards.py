@@ -29,6 +29,12 @@ def drag(page, card, target):
     page.mouse.up()
 
 
+def settled(page):
+    """Wait until htmx has swapped in and processed what the last answer
+    sent (until then a swapped-in card's menu is a plain form)."""
+    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-added")).to_have_count(0)
+
+
 def figures(page, stage):
     return page.locator(f"#column-{stage} .board-figures")
 
@@ -97,6 +103,7 @@ def test_rep_works_leads_from_the_keyboard_and_a_refused_drag_goes_back(page, re
     expect(page.locator("#board-messages")).to_contain_text("Accept the lead first")
     expect(page.locator(f"#cards-mql #card-{other.pk}")).to_be_visible()
     assert Lead.objects.get(pk=other.pk).stage == LeadStage.MQL
+    settled(page)
 
     # The move menu, by keyboard only.
     menu = page.locator(f"#card-{lead.pk} summary")
@@ -110,6 +117,7 @@ def test_rep_works_leads_from_the_keyboard_and_a_refused_drag_goes_back(page, re
     expect(figures(page, "sal")).to_have_text("1 lead")
     # The keyboard stays on the card that moved.
     expect(page.locator(f"#card-{lead.pk} summary")).to_be_focused()
+    settled(page)
 
     page.keyboard.press("Enter")
     reject = page.locator(f"#card-{lead.pk}").get_by_role("button", name="Reject… (to Recycled)")
