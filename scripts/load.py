@@ -198,10 +198,11 @@ def main():
                 print(f"  {time.time() - started:5.0f} s: {stats['requests']} page requests, "
                       f"{stats['errors']} errors, p50 {statistics.median(latencies) * 1000:.0f} ms, "
                       f"p95 {latencies[int(len(latencies) * 0.95) - 1] * 1000:.0f} ms")  # fmt: skip
-        for thread in threads:
-            thread.join()
         results = ingestion.get()
         pool.close()
+        ingest_elapsed = time.time() - started
+        for thread in threads:
+            thread.join()
         elapsed = time.time() - started
         scored = backlog_scored(served, started, time.time())
     finally:
@@ -219,7 +220,8 @@ def main():
         f"Load for {elapsed:.0f} s: {args.users} users made {stats['requests']} page requests "
         f"({stats['errors']} errors; p50 {statistics.median(latencies) * 1000:.0f} ms, "
         f"p95 {latencies[int(len(latencies) * 0.95) - 1] * 1000:.0f} ms); ingestion "
-        f"{accepted:,} events accepted, {accepted / elapsed:.0f} events/s, paced at "
+        f"{accepted:,} events accepted in {ingest_elapsed:.0f} s, {accepted / ingest_elapsed:.0f} "
+        f"events/s, paced at "
         f"{args.events_per_second} ({ingest_errors} failed batches)."
     )
     print(
