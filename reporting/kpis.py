@@ -251,6 +251,22 @@ def derived_for(queryset, flt: ReportFilter):
     return queryset
 
 
+def derived_sql_filter(flt: ReportFilter, params: dict, alias: str = "") -> str:
+    """`derived_for` for hand-written SQL: the conditions (each after " AND")
+    that keep a derived table's rows in the filter's segment and team; adds
+    their parameters to `params`. `alias`: the table's alias in the query."""
+    column = f"{alias}." if alias else ""
+    sql = ""
+    if flt.segment:
+        sql += f" AND {column}segment = %(segment)s"
+        params["segment"] = flt.segment
+    owners = flt.owner_ids()
+    if owners is not None:
+        sql += f" AND {column}owner_id = ANY(%(owners)s::int[])"
+        params["owners"] = owners
+    return sql
+
+
 def created_in(period: Period, prefix: str = "") -> Q:
     return Q(
         **{
@@ -529,14 +545,7 @@ def stage_flows(
                     f"coalesce(sum(with_reason) FILTER (WHERE {condition}), 0) "
                     f"AS {name}_{kind}_with_reason"
                 )
-    filters = ""
-    if flt.segment:
-        filters += " AND segment = %(segment)s"
-        params["segment"] = flt.segment
-    owners = flt.owner_ids()
-    if owners is not None:
-        filters += " AND owner_id = ANY(%(owners)s::int[])"
-        params["owners"] = owners
+    filters = derived_sql_filter(flt, params)
     positions = ", ".join(str(n) for n in range(1, len(group_by) + 1))
     sql = _FLOWS_SQL.format(
         columns=",\n           ".join(columns),
@@ -894,14 +903,7 @@ def customers_by_channel(flt: ReportFilter) -> dict[str, dict[str, dict]]:
         "prev_start": prev.start_at,
         "prev_before": prev.end_before,
     }
-    filters = ""
-    if flt.segment:
-        filters += " AND lf.segment = %(segment)s"
-        params["segment"] = flt.segment
-    owners = flt.owner_ids()
-    if owners is not None:
-        filters += " AND lf.owner_id = ANY(%(owners)s)"
-        params["owners"] = owners
+    filters = derived_sql_filter(flt, params, "lf")
     result = {"cur": {}, "prev": {}}
     with connection.cursor() as cursor:
         cursor.execute(_CUSTOMERS_SQL.format(filters=filters), params)
