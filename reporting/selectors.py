@@ -64,18 +64,6 @@ _CREDITS_SQL = """
 _GROUPED_BY = {0b011: "channel", 0b101: "campaign", 0b110: "asset"}
 
 
-def _derived_filters(flt: ReportFilter, params: dict, alias: str = "") -> str:
-    sql = ""
-    if flt.segment:
-        sql += f" AND {alias}segment = %(segment)s"
-        params["segment"] = flt.segment
-    owners = flt.owner_ids()
-    if owners is not None:
-        sql += f" AND {alias}owner_id = ANY(%(owners)s)"
-        params["owners"] = owners
-    return sql
-
-
 @derived_figure
 def credits_grouped(flt: ReportFilter, *, kind: str, models: list[str]) -> dict:
     """Credit and credited deals (summed weights) by channel, campaign and
@@ -87,7 +75,7 @@ def credits_grouped(flt: ReportFilter, *, kind: str, models: list[str]) -> dict:
         "start": flt.period.start,
         "end": flt.period.end,
     }
-    sql = _CREDITS_SQL.format(filters=_derived_filters(flt, params))
+    sql = _CREDITS_SQL.format(filters=kpis.derived_sql_filter(flt, params))
     result = {
         "channel": defaultdict(dict),
         "campaign": defaultdict(dict),
